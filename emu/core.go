@@ -1,0 +1,56 @@
+// Package emu holds the emulator side of couchplay: the Core interface every game
+// source implements (built-in game, test card, later libretro cores) and the
+// frame loop that drives a core at its own frame rate.
+package emu
+
+import "image"
+
+// Ports is the number of controller ports; player slot N drives port N-1.
+const Ports = 4
+
+// Buttons is the full state of one pad, one bit per button. The bit numbers are
+// libretro's RETRO_DEVICE_ID_JOYPAD_* ids, so a libretro frontend can pass them
+// through unchanged, and the web client sends the same bits on the wire.
+type Buttons uint16
+
+// Button bits (libretro joypad ids).
+const (
+	ButtonB Buttons = 1 << iota
+	ButtonY
+	ButtonSelect
+	ButtonStart
+	ButtonUp
+	ButtonDown
+	ButtonLeft
+	ButtonRight
+	ButtonA
+	ButtonX
+	ButtonL
+	ButtonR
+)
+
+// Info describes a loaded game's output.
+type Info struct {
+	Name       string  // shown in the page and the window
+	Width      int     // native frame size in pixels
+	Height     int
+	FPS        float64 // frames per second the core wants to be run at
+	SampleRate int     // audio sample rate in Hz (stereo, interleaved int16)
+}
+
+// Core is one running game. RunFrame, SetInput, Frame and Audio are called from
+// the frame loop goroutine only; a Core need not be safe for concurrent use.
+type Core interface {
+	Info() Info
+	// SetInput sets the full button state of port 0..Ports-1 for the next RunFrame.
+	SetInput(port int, b Buttons)
+	// RunFrame emulates exactly one frame.
+	RunFrame()
+	// Frame returns the picture of the last RunFrame. The image is owned by the
+	// core and valid until the next RunFrame.
+	Frame() *image.RGBA
+	// Audio returns the stereo interleaved samples produced by the last RunFrame,
+	// owned by the core and valid until the next RunFrame.
+	Audio() []int16
+	Close() error
+}
