@@ -1,0 +1,244 @@
+package signal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"couchplay/emu"
+	"couchplay/stream"
+)
+
+// Config configures the coordinator.
+type Config struct {
+	Listen         string   // host:port; port 0 picks a free one
+	Version        string   // reported by /healthz
+	MaxSpectators  int      // spectator seats
+	TrustedOrigins []string // extra Origin hosts accepted on /ws (proxies that rewrite Host)
+	MDNS           bool     // advertise _couchplay._tcp on the LAN
+	Client         fs.FS    // the web client (assets.Files)
+	Game           emu.Info // what runs, for the page
+	Logger         *slog.Logger
+	// Stderr gets the "couchplay: serving URL" lines, verbatim, before the
+	// server answers (outside tests wait for them).
+	Stderr io.Writer
+}
+
+// Server is the HTTP server, signalling and room.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	hub  *stream.Hub
+	room *Room
+
+	ln   net.Listener
+	http *http.Server
+	urls []string
+	mdns *advertiser
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closing  bool
+	wg       sync.WaitGroup // session goroutines
+}
+
+// ErrPortBusy means the listen address is taken by another program.
+var ErrPortBusy = errors.New("address already in use")
+
+// New builds a server around the media hub and the room.
+func New(cfg Config, hub *stream.Hub, room *Room) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: room, sessions: map[*session]struct{}{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET /ws", s.handleWebSocket)
+	mux.Handle("GET /", noCache(http.FileServerFS(cfg.Client)))
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	return s
+}
+
+// noCache makes browsers revalidate the client, so an upgraded host never
+// serves a page that speaks the old protocol from cache.
+func noCache(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Start binds the listen address, prints the URLs and starts serving.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("cannot listen on %s: %w (another program, or another couchplay, is using that port; pick another with --listen)", s.cfg.Listen, ErrPortBusy)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	port := ln.Addr().(*net.TCPAddr).Port
+	s.urls = serveURLs(ln.Addr().(*net.TCPAddr).IP, port)
+	for _, u := range s.urls {
+		fmt.Fprintf(s.cfg.Stderr, "couchplay: serving %s\n", u)
+	}
+	s.log.Info("serving", "urls", strings.Join(s.urls, " "))
+	if s.cfg.MDNS {
+		s.mdns = advertise(port, s.log)
+	}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URLs are the addresses the page is served at; the first is the one to share.
+func (s *Server) URLs() []string { return s.urls }
+
+// Room is the server's room.
+func (s *Server) Room() *Room { return s.room }
+
+// Shutdown closes every socket and stops serving.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	sessions := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	if s.mdns != nil {
+		s.mdns.Shutdown()
+	}
+	err := s.http.Shutdown(ctx)
+	for _, ss := range sessions {
+		ss.close(CodeShutdown, "the host is shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return err
+}
+
+// serveURLs lists the URLs a browser can use: the listen IP itself, or for a
+// wildcard listen every LAN address (the QR code takes the first) then localhost.
+func serveURLs(ip net.IP, port int) []string {
+	url := func(ip net.IP) string {
+		return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(port)) + "/"
+	}
+	if !ip.IsUnspecified() {
+		return []string{url(ip)}
+	}
+	var urls []string
+	for _, lan := range LANAddresses() {
+		urls = append(urls, url(lan))
+	}
+	return append(urls, url(net.IPv4(127, 0, 0, 1)))
+}
+
+// LANAddresses are the IPv4 addresses of the up, non-loopback LAN interfaces.
+func LANAddresses() []net.IP {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var ips []net.IP
+	for _, iface := range ifaces {
+		if iface.Flags&net.FlagUp == 0 || iface.Flags&net.FlagLoopback != 0 || !stream.IsLANInterface(iface.Name) {
+			continue
+		}
+		addrs, _ := iface.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
+				ips = append(ips, n.IP.To4())
+			}
+		}
+	}
+	return ips
+}
+
+// Health is the /healthz body.
+type Health struct {
+	Status     string `json:"status"`
+	Version    string `json:"version"`
+	Peers      int    `json:"peers"`
+	Players    int    `json:"players"`
+	Spectators int    `json:"spectators"`
+	Goroutines int    `json:"goroutines"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	players, spectators := s.room.Roster()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(Health{
+		Status: "ok", Version: s.cfg.Version, Peers: s.hub.Connected(),
+		Players: len(players), Spectators: spectators, Goroutines: runtime.NumGoroutine(),
+	})
+}
+
+// upgradeHelp answers a plain GET /ws: the usual cause is a reverse proxy that
+// does not forward the Upgrade/Connection headers. cloud-game fails silently
+// there; couchplay names the cause and the fix.
+const upgradeHelp = `couchplay: /ws is a WebSocket endpoint, but this request arrived without the
+"Upgrade: websocket" and "Connection: Upgrade" headers. A reverse proxy between
+the browser and couchplay most likely dropped them. Fix the proxy:
+
+nginx (in the location that proxies to couchplay):
+    proxy_http_version 1.1;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection "upgrade";
+
+apache2 (a2enmod proxy proxy_http proxy_wstunnel rewrite):
+    RewriteEngine on
+    RewriteCond %{HTTP:Upgrade} =websocket [NC]
+    RewriteRule ^/(.*)$ ws://127.0.0.1:8000/$1 [P,L]
+    ProxyPass / http://127.0.0.1:8000/
+`
+
+func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		s.log.Warn("GET /ws without WebSocket upgrade headers: a reverse proxy probably dropped Upgrade/Connection; see the 426 body for the nginx/apache fix",
+			"remote", r.RemoteAddr, "upgrade", r.Header.Get("Upgrade"), "connection", r.Header.Get("Connection"))
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Upgrade", "websocket")
+		w.WriteHeader(http.StatusUpgradeRequired)
+		io.WriteString(w, upgradeHelp)
+		return
+	}
+	s.serveSession(w, r)
+}
+
+// headerHasToken reports whether a comma-separated header contains token.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

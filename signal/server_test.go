@@ -1,0 +1,401 @@
+package signal
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/webrtc/v4"
+
+	"couchplay/emu"
+	"couchplay/stream"
+)
+
+// testHost is a real host (hub, room, server, test card frame loop) on 127.0.0.1.
+type testHost struct {
+	srv  *Server
+	hub  *stream.Hub
+	loop *emu.Loop
+	base string // http://127.0.0.1:port/
+	log  *lockedBuffer
+}
+
+func startHost(t *testing.T, maxSpectators int) *testHost {
+	t.Helper()
+	logBuf := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logBuf, nil))
+	hub, err := stream.NewHub(stream.Settings{ListenIP: net.IPv4(127, 0, 0, 1), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	core := emu.NewTestCard()
+	room := NewRoom(maxSpectators)
+	var announced bytes.Buffer
+	srv := New(Config{
+		Listen: "127.0.0.1:0", Version: "test", MaxSpectators: maxSpectators,
+		Client: fstest.MapFS{"index.html": {Data: []byte("<title>couchplay</title>")}},
+		Game:   core.Info(), Logger: log, Stderr: &announced,
+	}, hub, room)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(announced.String(), "couchplay: serving http://127.0.0.1:") {
+		t.Fatalf("serving line: %q", announced.String())
+	}
+	loop := emu.NewLoop(core, room, hub.WriteFrame, emu.RealClock{})
+	loop.Start()
+	h := &testHost{srv: srv, hub: hub, loop: loop, base: srv.URLs()[0], log: logBuf}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		loop.Shutdown()
+		hub.Shutdown()
+	})
+	return h
+}
+
+func (h *testHost) wsURL() string { return "ws" + strings.TrimPrefix(h.base, "http") + "ws" }
+
+func (h *testHost) dial(t *testing.T, ctx context.Context) *websocket.Conn {
+	t.Helper()
+	conn, _, err := websocket.Dial(ctx, h.wsURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+func (h *testHost) health(t *testing.T) Health {
+	t.Helper()
+	resp, err := http.Get(h.base + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var health Health
+	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
+		t.Fatal(err)
+	}
+	return health
+}
+
+func send(t *testing.T, ctx context.Context, c *websocket.Conn, msg string) {
+	t.Helper()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// next reads messages until one of type typ arrives.
+func next(t *testing.T, ctx context.Context, c *websocket.Conn, typ string) Message {
+	t.Helper()
+	for {
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		var m Message
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatalf("host sent invalid JSON %q", data)
+		}
+		if m.Type == typ {
+			return m
+		}
+	}
+}
+
+func TestBadMessagesGetErrorsAndTheSocketStaysOpen(t *testing.T) {
+	h := startHost(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := h.dial(t, ctx)
+	defer c.CloseNow()
+
+	send(t, ctx, c, `{"type":"join"`)
+	if m := next(t, ctx, c, TypeError); m.Code != CodeBadJSON || m.Text == "" {
+		t.Fatalf("malformed JSON: %+v", m)
+	}
+	send(t, ctx, c, `{"type":"warp"}`)
+	if m := next(t, ctx, c, TypeError); m.Code != CodeUnknownType || !strings.Contains(m.Text, "warp") {
+		t.Fatalf("unknown type: %+v", m)
+	}
+	send(t, ctx, c, `{"type":"answer","sdp":"v=0"}`)
+	if m := next(t, ctx, c, TypeError); m.Code != CodeNotJoined {
+		t.Fatalf("answer before join: %+v", m)
+	}
+	// Still open: a join works.
+	send(t, ctx, c, `{"type":"join"}`)
+	if m := next(t, ctx, c, TypeWelcome); m.Slot != 1 || m.Role != RolePlayer || m.Token == "" || m.Game == nil || m.Game.Width != 256 {
+		t.Fatalf("welcome: %+v", m)
+	}
+	if m := next(t, ctx, c, TypeOffer); !strings.Contains(m.SDP, "VP8") || !strings.Contains(m.SDP, "opus") || !strings.Contains(m.SDP, playoutDelayURIForTest) {
+		t.Fatalf("offer lacks VP8/Opus/playout-delay:\n%s", m.SDP)
+	}
+}
+
+const playoutDelayURIForTest = "playout-delay"
+
+func TestOversizedMessageClosesWith1009(t *testing.T) {
+	h := startHost(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := h.dial(t, ctx)
+	defer c.CloseNow()
+	big := `{"type":"answer","sdp":"` + strings.Repeat("a", ReadLimit) + `"}`
+	c.Write(ctx, websocket.MessageText, []byte(big))
+	_, _, err := c.Read(ctx)
+	if status := websocket.CloseStatus(err); status != websocket.StatusMessageTooBig {
+		t.Fatalf("close status %v (err %v), want 1009", status, err)
+	}
+	// The host keeps serving.
+	if got := h.health(t).Status; got != "ok" {
+		t.Fatalf("healthz after oversize: %q", got)
+	}
+}
+
+func TestCrossOriginHandshakeIs403(t *testing.T) {
+	h := startHost(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, h.wsURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {"http://evil.example"}}})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin dial: err %v resp %v, want 403", err, resp)
+	}
+	// Same origin is fine.
+	c, _, err := websocket.Dial(ctx, h.wsURL(), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {strings.TrimSuffix(h.base, "/")}}})
+	if err != nil {
+		t.Fatalf("same-origin dial: %v", err)
+	}
+	c.CloseNow()
+}
+
+func TestPlainGetOnWSExplainsTheProxy(t *testing.T) {
+	h := startHost(t, 4)
+	resp, err := http.Get(h.base + "ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("status %d, want 426", resp.StatusCode)
+	}
+	for _, want := range []string{"proxy", "Upgrade", "Connection", "proxy_set_header Upgrade $http_upgrade", "RewriteCond %{HTTP:Upgrade}"} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("426 body lacks %q:\n%s", want, body)
+		}
+	}
+	if !strings.Contains(h.log.String(), "proxy probably dropped Upgrade/Connection") {
+		t.Errorf("no server log line about the proxy:\n%s", h.log.String())
+	}
+}
+
+// client is a real pion browser stand-in: it answers the host's offer and
+// sends input on the data channel.
+type client struct {
+	conn  *websocket.Conn
+	pc    *webrtc.PeerConnection
+	input chan *webrtc.DataChannel
+	slot  int
+}
+
+func join(t *testing.T, ctx context.Context, h *testHost, joinMsg string) *client {
+	t.Helper()
+	c := &client{conn: h.dial(t, ctx), input: make(chan *webrtc.DataChannel, 1)}
+	send(t, ctx, c.conn, joinMsg)
+	c.slot = next(t, ctx, c.conn, TypeWelcome).Slot
+	offer := next(t, ctx, c.conn, TypeOffer)
+
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.pc = pc
+	connected := make(chan struct{})
+	var once bool
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected && !once {
+			once = true
+			close(connected)
+		}
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnOpen(func() { c.input <- dc })
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	data, _ := json.Marshal(Message{Type: TypeAnswer, SDP: pc.LocalDescription().SDP})
+	send(t, ctx, c.conn, string(data))
+	// The host's candidates arrive trickled.
+	go func() {
+		for {
+			_, data, err := c.conn.Read(ctx)
+			if err != nil {
+				return
+			}
+			var m Message
+			if json.Unmarshal(data, &m) == nil && m.Type == TypeCandidate && m.Candidate != nil {
+				pc.AddICECandidate(*m.Candidate)
+			}
+		}
+	}()
+	select {
+	case <-connected:
+	case <-ctx.Done():
+		t.Fatal("peer never connected")
+	}
+	return c
+}
+
+func (c *client) leave(ctx context.Context) {
+	c.conn.Write(ctx, websocket.MessageText, []byte(`{"type":"leave"}`))
+	c.conn.Close(websocket.StatusNormalClosure, "")
+	c.pc.Close()
+}
+
+func TestInputReachesTheRightPortAndBadPacketsAreAnswered(t *testing.T) {
+	h := startHost(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p1 := join(t, ctx, h, `{"type":"join"}`)
+	defer p1.leave(ctx)
+	p2 := join(t, ctx, h, `{"type":"join"}`)
+	defer p2.leave(ctx)
+	if p1.slot != 1 || p2.slot != 2 {
+		t.Fatalf("slots %d %d, want 1 2", p1.slot, p2.slot)
+	}
+	dc := <-p2.input
+	dc.Send(stream.EncodeInput(stream.Input{Seq: 1, Buttons: emu.ButtonA}))
+	room := h.srv.Room()
+	for room.Buttons(1) != emu.ButtonA {
+		select {
+		case <-ctx.Done():
+			t.Fatal("player 2's A never reached port 1")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if room.Buttons(0) != 0 {
+		t.Fatal("player 2's input reached port 0")
+	}
+	if health := h.health(t); health.Players != 2 || health.Peers != 2 {
+		t.Fatalf("healthz %+v, want 2 players, 2 peers", health)
+	}
+}
+
+func TestWrongSizeInputPacket(t *testing.T) {
+	h := startHost(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A raw socket so this test reads the error itself.
+	p := join(t, ctx, h, `{"type":"join"}`)
+	defer p.leave(ctx)
+	dc := <-p.input
+	dc.Send([]byte{0x01, 0x02, 0x03})
+	for !strings.Contains(h.log.String(), "bad input packet") {
+		select {
+		case <-ctx.Done():
+			t.Fatal("host did not report the bad input packet")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// The peer keeps working: a good packet still lands.
+	dc.Send(stream.EncodeInput(stream.Input{Seq: 1, Buttons: emu.ButtonStart}))
+	for h.srv.Room().Buttons(0) != emu.ButtonStart {
+		select {
+		case <-ctx.Done():
+			t.Fatal("input after a bad packet was lost")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func TestJoinLeaveCyclesLeakNoGoroutines(t *testing.T) {
+	h := startHost(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cycle := func() {
+		c := join(t, ctx, h, `{"type":"join"}`)
+		c.leave(ctx)
+		waitFor(t, ctx, "slot freed", func() bool { hl := h.health(t); return hl.Players == 0 && hl.Peers == 0 })
+	}
+	cycle() // warm up pools and lazily started encoders
+	http.DefaultClient.CloseIdleConnections()
+	baseline := settledGoroutines(ctx)
+	for i := 0; i < 20; i++ {
+		cycle()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	waitFor(t, ctx, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	if t.Failed() {
+		buf := make([]byte, 1<<20)
+		t.Logf("goroutines now %d, baseline %d:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+func settledGoroutines(ctx context.Context) int {
+	n := runtime.NumGoroutine()
+	for i := 0; i < 50 && ctx.Err() == nil; i++ {
+		time.Sleep(100 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	return n
+}
+
+func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
+	t.Helper()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// lockedBuffer lets the host's goroutines log while the test reads the log.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

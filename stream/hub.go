@@ -1,0 +1,369 @@
+// Package stream is the media side of couchplay: it encodes every emulated
+// frame once (VP8 + Opus) and fans the packets out to one pion PeerConnection
+// per browser, and it carries input back from each browser's data channel.
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"couchplay/emu"
+)
+
+// Media settings. Opus runs at 48 kHz stereo in 10 ms frames, the shortest
+// frame that keeps its quality for game sound.
+const (
+	opusSampleRate  = 48000
+	opusChannels    = 2
+	opusFrameSize   = opusSampleRate / 100 // 10 ms
+	opusBitrate     = 96000
+	defaultVideoKbps = 1500
+)
+
+// Settings configure the Hub.
+type Settings struct {
+	// ListenIP restricts ICE to one address (tests listen on 127.0.0.1 so no
+	// packet leaves it). Nil or unspecified: every LAN interface.
+	ListenIP net.IP
+	// VideoKbps is the VP8 target bitrate; 0 picks a default.
+	VideoKbps int
+	Logger    *slog.Logger
+}
+
+// Hub owns the shared tracks and encoders and the set of peers.
+type Hub struct {
+	api    *webrtc.API
+	log    *slog.Logger
+	kbps   int
+	video  *webrtc.TrackLocalStaticSample
+	audio  *webrtc.TrackLocalStaticSample
+
+	// Encoder state; touched only by the frame loop goroutine (WriteFrame).
+	vp8      *VP8Encoder
+	vp8Size  image.Point
+	opus     *OpusEncoder
+	pcm      []int16 // audio waiting for a whole Opus frame
+	resample resampler
+
+	keyframe  atomic.Bool // a peer joined or asked (PLI/FIR): next frame is a keyframe
+	connected atomic.Int32
+
+	mu    sync.Mutex
+	peers map[*Peer]struct{}
+	closed bool
+}
+
+// NewHub builds the pion API with couchplay's codecs, interceptors and ICE settings.
+func NewHub(s Settings) (*Hub, error) {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.VideoKbps <= 0 {
+		s.VideoKbps = defaultVideoKbps
+	}
+	me := &webrtc.MediaEngine{}
+	videoFeedback := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback},
+		PayloadType:        96,
+	}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: opusSampleRate, Channels: opusChannels,
+			SDPFmtpLine: "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1"},
+		PayloadType: 111,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: playoutDelayURI}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.ConfigureNack(me, reg); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, err
+	}
+	reg.Add(playoutDelayFactory{})
+
+	se := webrtc.SettingEngine{}
+	// mDNS candidates would add a lookup before media and leak packets onto
+	// the LAN; the browser gets plain host candidates instead.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// Without this pion waits ~1 s before it accepts the browser's peer-reflexive
+	// candidate, and that second is all on the first frame.
+	se.SetPrflxAcceptanceMinWait(0)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if ip := s.ListenIP; ip != nil && !ip.IsUnspecified() {
+		se.SetIPFilter(func(candidate net.IP) bool { return candidate.Equal(ip) })
+	} else {
+		se.SetInterfaceFilter(IsLANInterface)
+	}
+
+	h := &Hub{
+		api:   webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)),
+		log:   s.Logger,
+		kbps:  s.VideoKbps,
+		peers: map[*Peer]struct{}{},
+	}
+	var err error
+	if h.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "couchplay"); err != nil {
+		return nil, err
+	}
+	if h.audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", "couchplay"); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// IsLANInterface keeps ICE off container bridges, VPNs and tunnels, whose
+// addresses a phone on the LAN cannot reach anyway.
+func IsLANInterface(name string) bool {
+	for _, prefix := range []string{"docker", "br-", "veth", "virbr", "vmnet", "vboxnet", "tun", "tap", "wg", "tailscale", "zt", "utun", "lxc", "lxd", "cni", "flannel", "cali"} {
+		if strings.HasPrefix(name, prefix) {
+			return false
+		}
+	}
+	return true
+}
+
+// RequestKeyframe makes the next encoded frame a keyframe.
+func (h *Hub) RequestKeyframe() { h.keyframe.Store(true) }
+
+// Connected is the number of peers whose connection is up.
+func (h *Hub) Connected() int { return int(h.connected.Load()) }
+
+// WriteFrame encodes one emulated frame and its audio once and sends them to
+// every peer. It is the frame loop's sink (emu.FrameSink) and runs on its goroutine.
+func (h *Hub) WriteFrame(frame *image.RGBA, audio []int16, info emu.Info) {
+	if h.Connected() == 0 {
+		// Nobody watches: spend no CPU, and let the first viewer start on a keyframe.
+		h.pcm = h.pcm[:0]
+		h.keyframe.Store(true)
+		return
+	}
+	h.writeVideo(frame, info)
+	h.writeAudio(audio, info)
+}
+
+func (h *Hub) writeVideo(frame *image.RGBA, info emu.Info) {
+	size := frame.Rect.Size()
+	if h.vp8 == nil || h.vp8Size != size {
+		if h.vp8 != nil {
+			h.vp8.Close()
+		}
+		enc, err := NewVP8Encoder(size.X, size.Y, info.FPS, h.kbps)
+		if err != nil {
+			h.log.Error("cannot start the VP8 encoder", "err", err)
+			h.vp8 = nil
+			return
+		}
+		h.vp8, h.vp8Size = enc, size
+	}
+	data, _, err := h.vp8.Encode(frame, h.keyframe.Swap(false))
+	if err != nil {
+		h.log.Error("VP8 encode failed", "err", err)
+		return
+	}
+	fps := info.FPS
+	if fps <= 0 {
+		fps = 60
+	}
+	if err := h.video.WriteSample(media.Sample{Data: data, Duration: time.Duration(float64(time.Second) / fps)}); err != nil && !errors.Is(err, net.ErrClosed) {
+		h.log.Debug("video write", "err", err)
+	}
+}
+
+func (h *Hub) writeAudio(audio []int16, info emu.Info) {
+	if len(audio) == 0 {
+		return
+	}
+	if h.opus == nil {
+		enc, err := NewOpusEncoder(opusSampleRate, opusChannels, opusBitrate)
+		if err != nil {
+			h.log.Error("cannot start the Opus encoder", "err", err)
+			return
+		}
+		h.opus = enc
+	}
+	h.pcm = h.resample.append(h.pcm, audio, info.SampleRate, opusSampleRate)
+	const frameLen = opusFrameSize * opusChannels
+	for len(h.pcm) >= frameLen {
+		packet, err := h.opus.Encode(h.pcm[:frameLen])
+		h.pcm = h.pcm[:copy(h.pcm, h.pcm[frameLen:])]
+		if err != nil {
+			h.log.Error("Opus encode failed", "err", err)
+			return
+		}
+		if err := h.audio.WriteSample(media.Sample{Data: packet, Duration: 10 * time.Millisecond}); err != nil && !errors.Is(err, net.ErrClosed) {
+			h.log.Debug("audio write", "err", err)
+		}
+	}
+}
+
+// Shutdown closes every peer and the encoders. Call it after the frame loop stopped.
+func (h *Hub) Shutdown() {
+	h.mu.Lock()
+	h.closed = true
+	peers := make([]*Peer, 0, len(h.peers))
+	for p := range h.peers {
+		peers = append(peers, p)
+	}
+	h.mu.Unlock()
+	for _, p := range peers {
+		p.Close()
+	}
+	if h.vp8 != nil {
+		h.vp8.Close()
+		h.vp8 = nil
+	}
+	if h.opus != nil {
+		h.opus.Close()
+		h.opus = nil
+	}
+}
+
+// PeerEvents are the callbacks of one peer; they run on pion's goroutines.
+type PeerEvents struct {
+	Candidate func(webrtc.ICECandidateInit) // a local ICE candidate to trickle to the browser
+	Input     func(msg []byte)              // a data channel message from the browser
+	Failed    func(reason string)           // the connection failed or was closed by the far end
+}
+
+// Peer is one browser's PeerConnection.
+type Peer struct {
+	hub       *Hub
+	pc        *webrtc.PeerConnection
+	ev        PeerEvents
+	connected atomic.Bool
+	closeOnce sync.Once
+}
+
+// NewPeer creates a PeerConnection carrying the shared tracks and an input
+// data channel, and returns it with the host's SDP offer.
+func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return nil, "", errors.New("host is shutting down")
+	}
+	pc, err := h.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fmt.Errorf("new peer connection: %w", err)
+	}
+	p := &Peer{hub: h, pc: pc, ev: ev}
+	fail := func(err error) (*Peer, string, error) {
+		p.Close()
+		return nil, "", err
+	}
+	for _, track := range []*webrtc.TrackLocalStaticSample{h.video, h.audio} {
+		sender, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return fail(fmt.Errorf("add %s track: %w", track.Kind(), err))
+		}
+		go p.readRTCP(sender.Sender())
+	}
+	ordered, retransmits := false, uint16(0)
+	dc, err := pc.CreateDataChannel(InputLabel, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
+	if err != nil {
+		return fail(fmt.Errorf("create input channel: %w", err))
+	}
+	dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+		if ev.Input != nil {
+			ev.Input(msg.Data)
+		}
+	})
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil && ev.Candidate != nil {
+			ev.Candidate(c.ToJSON())
+		}
+	})
+	pc.OnConnectionStateChange(p.stateChanged)
+
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("create offer: %w", err))
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return fail(fmt.Errorf("set local description: %w", err))
+	}
+	h.mu.Lock()
+	h.peers[p] = struct{}{}
+	h.mu.Unlock()
+	return p, offer.SDP, nil
+}
+
+func (p *Peer) stateChanged(state webrtc.PeerConnectionState) {
+	switch state {
+	case webrtc.PeerConnectionStateConnected:
+		if !p.connected.Swap(true) {
+			p.hub.connected.Add(1)
+		}
+		// A new viewer can only start decoding on a keyframe.
+		p.hub.RequestKeyframe()
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateDisconnected:
+		if p.connected.Swap(false) {
+			p.hub.connected.Add(-1)
+		}
+		if state == webrtc.PeerConnectionStateFailed && p.ev.Failed != nil {
+			p.ev.Failed("the WebRTC connection failed (no route between browser and host?)")
+		}
+	}
+}
+
+// readRTCP drains the sender's RTCP (pion needs it read for its interceptors)
+// and turns picture-loss reports into a keyframe. It ends when the peer closes.
+func (p *Peer) readRTCP(sender *webrtc.RTPSender) {
+	for {
+		packets, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range packets {
+			if isKeyframeRequest(pkt) {
+				p.hub.RequestKeyframe()
+			}
+		}
+	}
+}
+
+// SetAnswer applies the browser's SDP answer.
+func (p *Peer) SetAnswer(sdp string) error {
+	return p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
+}
+
+// AddCandidate adds a trickled remote ICE candidate.
+func (p *Peer) AddCandidate(c webrtc.ICECandidateInit) error {
+	return p.pc.AddICECandidate(c)
+}
+
+// Close tears the peer down; it is safe to call more than once.
+func (p *Peer) Close() {
+	p.closeOnce.Do(func() {
+		if p.connected.Swap(false) {
+			p.hub.connected.Add(-1)
+		}
+		p.hub.mu.Lock()
+		delete(p.hub.peers, p)
+		p.hub.mu.Unlock()
+		if err := p.pc.Close(); err != nil {
+			p.hub.log.Debug("peer close", "err", err)
+		}
+	})
+}
