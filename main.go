@@ -1,0 +1,210 @@
+// Command couchplay turns this computer into a game console for the phones and
+// browsers around it. main only parses flags and wires the parts together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"couchplay/app"
+	"couchplay/assets"
+	"couchplay/emu"
+	sig "couchplay/signal"
+	"couchplay/stream"
+)
+
+// version is set by the build (-ldflags "-X main.version=…").
+var version = "dev"
+
+type config struct {
+	headless       bool
+	listen         string
+	rom            string
+	core           string
+	coresDirs      []string
+	dataDir        string
+	access         string
+	noMDNS         bool
+	maxSpectators  int
+	trustedOrigins []string
+	verbose        bool
+}
+
+// listFlag is a repeatable or comma-separated flag.
+type listFlag struct{ values *[]string }
+
+func (l listFlag) String() string {
+	if l.values == nil {
+		return ""
+	}
+	return strings.Join(*l.values, ",")
+}
+
+func (l listFlag) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l.values = append(*l.values, item)
+		}
+	}
+	return nil
+}
+
+// parseFlags reads the command line. Errors are one line; the caller exits 2.
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("couchplay", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // we print one line ourselves, not the whole usage
+	fs.BoolVar(&c.headless, "headless", false, "run the server without a window")
+	fs.StringVar(&c.listen, "listen", ":8000", "address to serve on; port 0 picks a free port")
+	fs.StringVar(&c.rom, "rom", "", "game to start (builtin:testcard for the test pattern); default: the built-in game")
+	fs.StringVar(&c.core, "core", "", "libretro core for --rom")
+	fs.Var(listFlag{&c.coresDirs}, "cores-dir", "extra libretro core directory (repeatable)")
+	fs.StringVar(&c.dataDir, "data", defaultDataDir(), "directory for saves, states and config")
+	fs.StringVar(&c.access, "access", "open", "who may play: open (anyone who loads the page) or code")
+	fs.BoolVar(&c.noMDNS, "no-mdns", false, "do not advertise on the LAN with mDNS")
+	fs.IntVar(&c.maxSpectators, "max-spectators", 16, "spectator seats")
+	fs.Var(listFlag{&c.trustedOrigins}, "trusted-origins", "extra Origin hosts accepted on /ws (comma-separated)")
+	fs.BoolVar(&c.verbose, "verbose", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	switch c.access {
+	case "open":
+	case "code":
+		return c, errors.New("--access code (room codes) is not available in this build yet; use --access open")
+	default:
+		return c, fmt.Errorf("--access must be open or code, got %q", c.access)
+	}
+	if c.maxSpectators < 0 {
+		return c, fmt.Errorf("--max-spectators must be 0 or more, got %d", c.maxSpectators)
+	}
+	return c, nil
+}
+
+func defaultDataDir() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ".couchplay"
+	}
+	return filepath.Join(dir, "couchplay")
+}
+
+// loadGame opens what --rom names.
+func loadGame(c config) (emu.Core, error) {
+	switch c.rom {
+	case "":
+		return emu.NewBuiltinGame(), nil
+	case "builtin:testcard":
+		return emu.NewTestCard(), nil
+	}
+	if _, err := os.Stat(c.rom); err != nil {
+		return nil, fmt.Errorf("cannot open ROM %s: %w", c.rom, err)
+	}
+	return nil, fmt.Errorf("cannot run %s: libretro cores are not supported in this build yet (run without --rom for the built-in game)", c.rom)
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	c, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "usage: couchplay [--headless] [--listen ADDR] [--rom PATH|builtin:testcard] [--access open|code] [--no-mdns] [--max-spectators N] [--trusted-origins LIST]")
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
+		return 2
+	}
+	level := slog.LevelInfo
+	if c.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(log)
+
+	if !c.headless && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		fmt.Fprintln(os.Stderr, "couchplay: no display (DISPLAY and WAYLAND_DISPLAY are unset); running headless")
+		c.headless = true
+	}
+
+	core, err := loadGame(c)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
+		return 1
+	}
+	info := core.Info()
+
+	var listenIP net.IP
+	if host, _, err := net.SplitHostPort(c.listen); err == nil && host != "" {
+		listenIP = net.ParseIP(host)
+	}
+	hub, err := stream.NewHub(stream.Settings{ListenIP: listenIP, Logger: log})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "couchplay: cannot set up WebRTC: %v\n", err)
+		return 1
+	}
+	room := sig.NewRoom(c.maxSpectators)
+	srv := sig.New(sig.Config{
+		Listen: c.listen, Version: version, MaxSpectators: c.maxSpectators, TrustedOrigins: c.trustedOrigins,
+		MDNS: !c.noMDNS, Client: assets.Files, Game: info, Logger: log, Stderr: os.Stderr,
+	}, hub, room)
+	if err := srv.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
+		return 1
+	}
+	loop := emu.NewLoop(core, room, hub.WriteFrame, emu.RealClock{})
+	loop.Start()
+	log.Info("game running", "game", info.Name, "size", fmt.Sprintf("%dx%d", info.Width, info.Height), "fps", info.FPS)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if c.headless {
+		<-ctx.Done()
+	} else {
+		if err := app.Run(ctx, windowHost{srv: srv, game: info.Name, hub: hub}); err != nil {
+			log.Error("window failed", "err", err)
+		}
+	}
+
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdownCtx)
+	loop.Shutdown()
+	hub.Shutdown()
+	core.Close()
+	return 0
+}
+
+// windowHost adapts the host core to what the window shows.
+type windowHost struct {
+	srv  *sig.Server
+	hub  *stream.Hub
+	game string
+}
+
+func (h windowHost) URLs() []string { return h.srv.URLs() }
+
+func (h windowHost) Status() app.Status {
+	players, spectators := h.srv.Room().Roster()
+	return app.Status{Game: h.game, Players: players, Spectators: spectators, Peers: h.hub.Connected()}
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the named Debian packages that are missing, and nothing else, so
+# `make run` and `make test` are idempotent and fast on a machine that has them.
+set -euo pipefail
+missing=()
+for pkg in "$@"; do
+	if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$pkg")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null || { echo "ensure-apt: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+	sudo=sudo
+fi
+echo "ensure-apt: installing ${missing[*]}" >&2
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
