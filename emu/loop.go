@@ -2,6 +2,9 @@ package emu
 
 import (
 	"image"
+	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,3 +25,192 @@ type InputSource interface {
 // FrameSink receives every emulated frame. It runs on the loop goroutine and
 // must not keep frame or audio after it returns.
 type FrameSink func(frame *image.RGBA, audio []int16, info Info)
+
+// maxLagFrames: when the loop falls further behind than this (a stalled host, a
+// suspended laptop), it restarts its schedule from now instead of bursting
+// frames to catch up.
+const maxLagFrames = 3
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now returns time.Now().
+func (RealClock) Now() time.Time { return time.Now() }
+
+// Sleep waits for d or until stop is closed.
+func (RealClock) Sleep(d time.Duration, stop <-chan struct{}) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-stop:
+	}
+}
+
+// coreSwap carries a core handed to SetCore to the loop goroutine.
+type coreSwap struct{ core Core }
+
+// Loop drives a Core at its own frame rate on one goroutine: before each frame
+// it reads the newest input of every port, runs the frame and hands the picture
+// and sound to the sink.
+type Loop struct {
+	clock Clock
+	input InputSource
+	sink  FrameSink
+
+	core    Core                     // used by the loop goroutine only
+	pending atomic.Pointer[coreSwap] // a core waiting to replace core between frames
+	info    atomic.Pointer[Info]     // Info of the core being run
+	frames  atomic.Uint64
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// NewLoop returns a stopped loop; input and sink may be nil, clock nil means RealClock.
+func NewLoop(core Core, input InputSource, sink FrameSink, clock Clock) *Loop {
+	if clock == nil {
+		clock = RealClock{}
+	}
+	l := &Loop{clock: clock, input: input, sink: sink, core: core,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	info := core.Info()
+	l.info.Store(&info)
+	return l
+}
+
+// Start runs the loop on its own goroutine; a second call does nothing.
+func (l *Loop) Start() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started || l.stopped {
+		return
+	}
+	l.started = true
+	go l.run()
+}
+
+// Shutdown stops the loop and waits for its goroutine to finish the frame it is
+// in. It does not close the core: the caller that made it does. Safe to call
+// more than once, and before Start.
+func (l *Loop) Shutdown() {
+	l.mu.Lock()
+	started := l.started
+	if !l.stopped {
+		l.stopped = true
+		close(l.stop)
+	}
+	l.mu.Unlock()
+	if started {
+		<-l.done
+	}
+}
+
+// Frames returns the number of frames run so far.
+func (l *Loop) Frames() uint64 { return l.frames.Load() }
+
+// Info returns the Info of the core being run (after a SetCore, once it took effect).
+func (l *Loop) Info() Info { return *l.info.Load() }
+
+// SetCore replaces the core between two frames; the schedule restarts at the new
+// core's frame rate. The loop closes the core it replaces (only the loop's
+// goroutine may touch a running core). A core given to SetCore and replaced by a
+// later SetCore before it ever ran is closed here.
+func (l *Loop) SetCore(core Core) {
+	if old := l.pending.Swap(&coreSwap{core: core}); old != nil && old.core != core {
+		old.core.Close()
+	}
+}
+
+// Core returns the current core. Call it only before Start or after Shutdown
+// (e.g. to Close it); while running, the core belongs to the loop goroutine.
+func (l *Loop) Core() Core {
+	l.applySwap()
+	return l.core
+}
+
+// applySwap installs a pending SetCore core, closing the one it replaces.
+// It runs on the loop goroutine, or on the caller's when the loop is not running.
+func (l *Loop) applySwap() bool {
+	s := l.pending.Swap(nil)
+	if s == nil {
+		return false
+	}
+	if l.core != nil && l.core != s.core {
+		l.core.Close()
+	}
+	l.core = s.core
+	info := l.core.Info()
+	l.info.Store(&info)
+	return true
+}
+
+// frameOffset is the time of frame n after the schedule's start. Computed from n
+// each time (not by adding a rounded period) so the schedule never drifts.
+func frameOffset(n int64, fps float64) time.Duration {
+	return time.Duration(math.Round(float64(n) * float64(time.Second) / fps))
+}
+
+func (l *Loop) run() {
+	defer close(l.done)
+	var (
+		base   time.Time
+		n      int64 // frames run since base
+		fps    float64
+		rebase = true
+	)
+	for {
+		select {
+		case <-l.stop:
+			return
+		default:
+		}
+		if l.applySwap() && !rebase {
+			// A new core starts in the slot the old one's next frame had, then
+			// keeps its own rate.
+			base, n = base.Add(frameOffset(n, fps)), 0
+			fps = coreFPS(l.core)
+		}
+		if rebase {
+			fps = coreFPS(l.core)
+			base, n, rebase = l.clock.Now(), 0, false
+		}
+		due := base.Add(frameOffset(n, fps))
+		now := l.clock.Now()
+		if wait := due.Sub(now); wait > 0 {
+			l.clock.Sleep(wait, l.stop)
+			continue // re-check stop and swaps; due is unchanged
+		} else if -wait > maxLagFrames*frameOffset(1, fps) {
+			base, n = now, 0 // too far behind: resync rather than burst
+		}
+		l.runFrame()
+		n++
+	}
+}
+
+// coreFPS is the core's frame rate, 60 when it reports none.
+func coreFPS(c Core) float64 {
+	if fps := c.Info().FPS; fps > 0 {
+		return fps
+	}
+	return 60
+}
+
+func (l *Loop) runFrame() {
+	c := l.core
+	for p := range Ports {
+		var b Buttons
+		if l.input != nil {
+			b = l.input.Buttons(p)
+		}
+		c.SetInput(p, b)
+	}
+	c.RunFrame()
+	l.frames.Add(1)
+	if l.sink != nil {
+		l.sink(c.Frame(), c.Audio(), *l.info.Load())
+	}
+}

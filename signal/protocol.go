@@ -34,6 +34,7 @@ const (
 	CodeAlreadyJoined = "already_joined"
 	CodeFull         = "full"
 	CodeBadInput     = "bad_input"
+	CodeBadCandidate = "bad_candidate" // one unusable ICE candidate; the session goes on
 	CodeWebRTC       = "webrtc"
 	CodeShutdown     = "shutdown"
 )
@@ -104,9 +105,7 @@ func DecodeMessage(data []byte) (Message, error) {
 	}
 	switch m.Type {
 	case TypeJoin:
-		if m.Slot < 0 || m.Slot > 4 {
-			return m, &ProtocolError{CodeBadMessage, fmt.Sprintf("slot must be 1 to 4, got %d", m.Slot)}
-		}
+		// An out-of-range slot is not an error: the room seats a spectator with a notice.
 	case TypeAnswer:
 		if m.SDP == "" {
 			return m, &ProtocolError{CodeBadMessage, "answer without sdp"}

@@ -53,6 +53,9 @@ func (r *Room) Join(m *Member, want int, watch bool) (slot int, notice string, e
 		}
 		return r.seatSpectator(m, fmt.Sprintf("Player slot %d is taken; you are watching.", want))
 	}
+	if want != 0 {
+		return r.seatSpectator(m, fmt.Sprintf("There is no player slot %d (slots are 1 to %d); you are watching.", want, emu.Ports))
+	}
 	for i, holder := range r.slots {
 		if holder == nil {
 			r.slots[i] = m

@@ -56,6 +56,11 @@ func TestRoomAskedSlot(t *testing.T) {
 	if slot, _, _ := r.Join(&Member{}, 0, true); slot != 0 {
 		t.Fatalf("watch got slot %d", slot)
 	}
+	for _, bad := range []int{5, -1, 99} {
+		if slot, notice, _ := r.Join(&Member{}, bad, false); slot != 0 || notice == "" {
+			t.Fatalf("slot %d: got slot %d notice %q, want spectator with notice", bad, slot, notice)
+		}
+	}
 	if slot, _, _ := r.Join(&Member{}, 0, false); slot != 1 {
 		t.Fatalf("next joiner got %d, want 1", slot)
 	}

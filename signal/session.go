@@ -154,7 +154,7 @@ func (ss *session) handle(msg Message) bool {
 			return true // end of candidates
 		}
 		if err := ss.peer.AddCandidate(*msg.Candidate); err != nil {
-			ss.reply(errorMessage(CodeWebRTC, "the host could not use an ICE candidate: "+err.Error()))
+			ss.reply(errorMessage(CodeBadCandidate, "the host could not use an ICE candidate: "+err.Error()))
 		}
 	}
 	return true

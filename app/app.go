@@ -1,0 +1,99 @@
+// Package app is couchplay's desktop window and tray, built with Fyne.
+//
+// It observes and commands the host only through the small Host interface, so
+// nothing outside this package imports Fyne and --headless needs no display.
+package app
+
+import (
+	"context"
+	"time"
+
+	"fyne.io/fyne/v2"
+	fyneapp "fyne.io/fyne/v2/app"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/theme"
+
+	_ "couchplay/internal/fynelocale" // before Fyne reads the locale
+)
+
+// appID identifies couchplay to Fyne (preferences, settings, notifications).
+const appID = "io.couchplay.couchplay"
+
+// refreshInterval is how often the window re-reads the host's status.
+const refreshInterval = time.Second
+
+// Host is what the window shows and commands. The host core implements it;
+// both methods may be called from any goroutine and must be cheap.
+type Host interface {
+	// URLs are the LAN URLs the host serves; the first is the one the QR code encodes,
+	// e.g. http://192.168.1.20:8000/.
+	URLs() []string
+	// Status is a snapshot for the window.
+	Status() Status
+}
+
+// Status is a snapshot of the host for the window.
+type Status struct {
+	Game       string // name of the running game
+	Players    []int  // occupied player slots (1-4)
+	Spectators int
+	Peers      int // connected WebRTC peers
+}
+
+// Run opens the window and blocks until the user closes it, quits from the
+// tray, or ctx ends (SIGINT/SIGTERM).
+func Run(ctx context.Context, h Host) error {
+	a := fyneapp.NewWithID(appID)
+	win := newMainWindow(a, h)
+	setupTray(a, win.window)
+
+	closed := make(chan struct{})
+	defer close(closed)
+	go func() {
+		select {
+		case <-ctx.Done(): // the host is stopping: close the window too
+			fyne.Do(a.Quit)
+		case <-closed:
+		}
+	}()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	// Status is read off the UI goroutine (the host may take locks) and the
+	// labels are updated through fyne.Do, as Fyne 2.6+ requires.
+	go func() {
+		ticker := time.NewTicker(refreshInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+				urls, status := h.URLs(), h.Status()
+				fyne.Do(func() { win.show(urls, status) })
+			}
+		}
+	}()
+
+	win.window.ShowAndRun()
+	return nil
+}
+
+// setupTray adds a tray icon with Show window / Quit where the desktop has one.
+func setupTray(a fyne.App, w fyne.Window) {
+	tray, ok := a.(desktop.App)
+	if !ok || !trayAvailable() {
+		return
+	}
+	// Without an app icon (FyneApp.toml) Fyne would show a "broken image" in the tray.
+	if a.Icon() == nil {
+		tray.SetSystemTrayIcon(theme.MediaPlayIcon())
+	}
+	show := fyne.NewMenuItem("Show window", func() {
+		w.Show()
+		w.RequestFocus()
+	})
+	quit := fyne.NewMenuItem("Quit", a.Quit)
+	quit.IsQuit = true
+	tray.SetSystemTrayMenu(fyne.NewMenu("couchplay", show, fyne.NewMenuItemSeparator(), quit))
+	tray.SetSystemTrayWindow(w)
+}

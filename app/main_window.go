@@ -1,0 +1,130 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+	qrcode "github.com/skip2/go-qrcode"
+)
+
+const (
+	windowTitle = "couchplay"
+	// windowWidth x windowHeight fits the URL, a scannable QR code and the status lines.
+	windowWidth  = 420
+	windowHeight = 520
+	// qrMinSize keeps the QR code big enough for a phone camera across a room.
+	qrMinSize = 240
+	// qrPixels is the PNG's size; it is scaled with nearest-neighbour so modules stay sharp.
+	qrPixels = 512
+)
+
+// mainWindow shows the address to open on a phone, its QR code and the host's status.
+type mainWindow struct {
+	window fyne.Window
+	url    *widget.Label
+	qr     *canvas.Image
+	also   *widget.Label
+	status *widget.Label
+	urls   []string // what is shown now, to re-encode the QR code only when it changes
+}
+
+func newMainWindow(a fyne.App, h Host) *mainWindow {
+	m := &mainWindow{
+		window: a.NewWindow(windowTitle),
+		url:    widget.NewLabel(""),
+		qr:     canvas.NewImageFromResource(nil),
+		also:   widget.NewLabel(""),
+		status: widget.NewLabel(""),
+	}
+	// Monospace tells 0/O and 1/l apart for someone typing the URL (the built-in theme has no bold monospace).
+	m.url.TextStyle = fyne.TextStyle{Monospace: true}
+	m.url.SizeName = theme.SizeNameSubHeadingText
+	m.url.Alignment = fyne.TextAlignCenter
+	m.url.Selectable = true
+	m.qr.FillMode = canvas.ImageFillContain
+	m.qr.ScaleMode = canvas.ImageScalePixels
+	m.qr.SetMinSize(fyne.NewSize(qrMinSize, qrMinSize))
+	m.also.Alignment = fyne.TextAlignCenter
+	m.also.Wrapping = fyne.TextWrapWord
+	m.status.Alignment = fyne.TextAlignCenter
+	m.status.Wrapping = fyne.TextWrapWord
+
+	heading := widget.NewLabel("Open on your phone, or scan:")
+	heading.Alignment = fyne.TextAlignCenter
+	top := container.NewVBox(heading, m.url)
+	bottom := container.NewVBox(m.also, widget.NewSeparator(), m.status)
+	m.window.SetContent(container.NewBorder(top, bottom, nil, nil, m.qr))
+	m.window.Resize(fyne.NewSize(windowWidth, windowHeight))
+	m.window.SetMaster() // closing the window quits the app, so Run returns
+
+	m.show(h.URLs(), h.Status())
+	return m
+}
+
+// show updates the window; it must run on the Fyne UI goroutine (fyne.Do).
+func (m *mainWindow) show(urls []string, s Status) {
+	m.status.SetText(formatStatus(s))
+	if m.urls != nil && slices.Equal(urls, m.urls) {
+		return
+	}
+	m.urls = slices.Clone(urls)
+	if m.urls == nil {
+		m.urls = []string{} // non-nil: the first call always renders
+	}
+
+	if len(urls) == 0 {
+		m.url.SetText("no network address yet")
+		m.qr.Resource = nil
+		m.qr.Hide()
+		m.also.Hide()
+		return
+	}
+	m.url.SetText(urls[0])
+	if png, err := qrcode.Encode(urls[0], qrcode.Medium, qrPixels); err != nil {
+		slog.Warn("app: cannot encode QR code", "url", urls[0], "err", err)
+		m.qr.Hide()
+	} else {
+		m.qr.Resource = fyne.NewStaticResource("couchplay-qr.png", png)
+		m.qr.Show()
+		m.qr.Refresh()
+	}
+	if also := formatAlso(urls[1:]); also != "" {
+		m.also.SetText(also)
+		m.also.Show()
+	} else {
+		m.also.Hide()
+	}
+}
+
+// formatStatus is the one-line status under the QR code.
+func formatStatus(s Status) string {
+	game := s.Game
+	if game == "" {
+		game = "no game"
+	}
+	players := "none"
+	if len(s.Players) > 0 {
+		slots := make([]string, len(s.Players))
+		for i, p := range s.Players {
+			slots[i] = strconv.Itoa(p)
+		}
+		players = strings.Join(slots, ", ")
+	}
+	return fmt.Sprintf("%s · players: %s · spectators: %d", game, players, s.Spectators)
+}
+
+// formatAlso lists the other addresses the host answers on, or "" if there are none.
+func formatAlso(others []string) string {
+	if len(others) == 0 {
+		return ""
+	}
+	return "also: " + strings.Join(others, "  ")
+}

@@ -1,0 +1,268 @@
+// make bench: measures couchplay in real Chromium against builtin:testcard and
+// prints the figures of DESIGN §3 next to their targets. Measures, never asserts.
+//
+//   node e2e/bench.mjs [--loads 10] [--presses 30] [--sessions 20] [--cpu-seconds 10]
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { startHost, launchBrowser, openPage, waitState, health, poll, repoRoot } from './helpers.mjs';
+
+const { values: opt } = parseArgs({
+  options: {
+    loads: { type: 'string', default: '10' },
+    presses: { type: 'string', default: '30' },
+    sessions: { type: 'string', default: '20' },
+    'cpu-seconds': { type: 'string', default: '10' },
+  },
+});
+const LOADS = Number(opt.loads);
+const PRESSES = Number(opt.presses);
+const SESSIONS = Number(opt.sessions);
+const CPU_SECONDS = Number(opt['cpu-seconds']);
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+const median = (xs) => quantile(xs, 0.5);
+function quantile(xs, q) {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i), hi = Math.ceil(i);
+  return s[lo] + (s[hi] - s[lo]) * (i - lo);
+}
+const ms = (x) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : 'n/a');
+const sleep = (t) => new Promise((r) => setTimeout(r, t));
+const log = (...a) => console.error('bench:', ...a);
+
+// ---------- /proc ----------
+
+function cpuTicks(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15)
+}
+function rssKiB(pid) {
+  const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+  return m ? Number(m[1]) : NaN;
+}
+async function cpuPercent(pid, seconds) {
+  const t0 = cpuTicks(pid), w0 = performance.now();
+  await sleep(seconds * 1000);
+  const t1 = cpuTicks(pid), w1 = performance.now();
+  return ((t1 - t0) / CLK_TCK) / ((w1 - w0) / 1000) * 100;
+}
+
+// ---------- in-page probes ----------
+
+// Installed before the client runs: the first presented frame, relative to
+// performance.timeOrigin (= navigation start).
+function firstFrameProbe() {
+  document.addEventListener('DOMContentLoaded', () => {
+    const v = document.getElementById('screen');
+    v.requestVideoFrameCallback((now, m) => {
+      window.__firstFrame = { display: m.expectedDisplayTime, presentation: m.presentationTime };
+    });
+  });
+}
+
+// Key -> frame and key -> sound: the page timestamps each keydown, watches
+// every presented frame's colour, and an AudioWorklet reports tone onsets.
+async function latencyProbe() {
+  const v = document.getElementById('screen');
+  const canvas = document.createElement('canvas');
+  canvas.width = 8; canvas.height = 8;
+  const g = canvas.getContext('2d', { willReadFrequently: true });
+  const probe = window.__probe = { keydown: null, frame: [], sound: [], white: false, tone: false, audio: 'none' };
+  window.addEventListener('keydown', (e) => {
+    if (e.code === 'KeyX' && !e.repeat) { probe.keydown = e.timeStamp; probe.gotFrame = false; probe.gotSound = false; }
+  }, true);
+  const onFrame = (now, m) => {
+    g.drawImage(v, 0, 0, 8, 8);
+    const d = g.getImageData(4, 4, 1, 1).data;
+    const white = d[0] > 180 && d[1] > 180 && d[2] > 180;
+    if (white && !probe.white && probe.keydown !== null && !probe.gotFrame) {
+      probe.gotFrame = true;
+      probe.frame.push({ display: m.expectedDisplayTime - probe.keydown, presentation: m.presentationTime - probe.keydown });
+    }
+    probe.white = white;
+    v.requestVideoFrameCallback(onFrame);
+  };
+  v.requestVideoFrameCallback(onFrame);
+
+  // Sound: RMS per 128-sample render quantum, on/off with hysteresis.
+  const worklet = `
+    class Onset extends AudioWorkletProcessor {
+      constructor() { super(); this.on = false; }
+      process(inputs) {
+        const ch = inputs[0] && inputs[0][0];
+        if (!ch) return true;
+        let s = 0; for (let i = 0; i < ch.length; i++) s += ch[i] * ch[i];
+        const rms = Math.sqrt(s / ch.length);
+        if (!this.on && rms > 0.02) { this.on = true; this.port.postMessage({ on: true, t: currentTime }); }
+        else if (this.on && rms < 0.002) { this.on = false; this.port.postMessage({ on: false, t: currentTime }); }
+        return true;
+      }
+    }
+    registerProcessor('onset', Onset);`;
+  try {
+    const ctx = new AudioContext({ latencyHint: 'interactive' });
+    await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([worklet], { type: 'text/javascript' })));
+    const src = ctx.createMediaStreamSource(v.srcObject);
+    const node = new AudioWorkletNode(ctx, 'onset');
+    const mute = ctx.createGain();
+    mute.gain.value = 0;
+    src.connect(node).connect(mute).connect(ctx.destination);
+    await ctx.resume();
+    node.port.onmessage = ({ data }) => {
+      probe.tone = data.on;
+      if (!data.on || probe.keydown === null || probe.gotSound) return;
+      // The worklet posts from the render thread as it processes the quantum, so
+      // the arrival time here is when the tone reached WebAudio (+ a message
+      // hop); the device plays it outputLatency later. (getOutputTimestamp's
+      // mapping is unreliable with headless Chromium's fake audio device.)
+      const seen = performance.now() - probe.keydown;
+      probe.gotSound = true;
+      probe.sound.push({ rendered: seen, output: seen + (ctx.outputLatency || 0) * 1000 });
+    };
+    probe.audio = 'worklet';
+  } catch (err) {
+    probe.audio = `unavailable: ${err.message}`;
+  }
+}
+
+// ---------- figures ----------
+
+async function navigationToFirstFrame(browser, host) {
+  const results = [];
+  for (let i = 0; i < LOADS; i++) {
+    const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+    await context.grantPermissions(['camera', 'microphone'], { origin: new URL(host.url).origin });
+    await context.addInitScript(firstFrameProbe);
+    const page = await context.newPage();
+    await page.goto(host.url);
+    await page.waitForFunction(() => window.__firstFrame, null, { timeout: 15_000 });
+    results.push(await page.evaluate(() => ({
+      ...window.__firstFrame,
+      marks: Object.fromEntries(performance.getEntriesByType('mark')
+        .filter((m) => m.name.startsWith('couchplay:')).map((m) => [m.name.slice(10), m.startTime])),
+    })));
+    await context.close();
+    await poll(async () => (await health(host)).players === 0, 'the bench page to leave');
+  }
+  return results;
+}
+
+async function keyLatency(browser, host) {
+  const page = await openPage(browser, host);
+  await waitState(page, 'playing');
+  await page.evaluate(latencyProbe);
+  const audioMode = await page.evaluate(() => window.__probe.audio);
+  await page.waitForFunction(() => !window.__probe.white, null, { timeout: 15_000 });
+  for (let i = 0; i < PRESSES; i++) {
+    // A random gap so presses land at every phase of the 60 Hz frame clock.
+    await sleep(60 + Math.random() * 90);
+    await page.keyboard.down('KeyX');
+    await page.waitForFunction(() => window.__probe.gotFrame && (window.__probe.gotSound || window.__probe.audio !== 'worklet'),
+      null, { timeout: 15_000 }).catch(() => log(`press ${i}: no white frame or tone within 15 s`));
+    await page.keyboard.up('KeyX');
+    await page.waitForFunction(() => !window.__probe.white && !window.__probe.tone, null, { timeout: 15_000 })
+      .catch(() => log(`press ${i}: picture/tone did not stop within 15 s`));
+    await page.evaluate(() => { window.__probe.keydown = null; });
+  }
+  const probe = await page.evaluate(() => window.__probe);
+  await page.context().close();
+  return { frame: probe.frame, sound: probe.sound, audioMode };
+}
+
+async function hostCPU(browser, host) {
+  const page = await openPage(browser, host);
+  await waitState(page, 'playing');
+  await sleep(1000); // past the join keyframe
+  const idle = await cpuPercent(host.pid, CPU_SECONDS);
+  const rss = rssKiB(host.pid);
+  await page.context().close();
+  return { idle, rss };
+}
+
+async function rssGrowth(browser, host) {
+  const session = async () => {
+    const page = await openPage(browser, host);
+    await waitState(page, 'playing');
+    await page.context().close();
+    await poll(async () => { const h = await health(host); return h.players === 0 && h.peers === 0; }, 'the session to end');
+  };
+  await session(); // warm-up: encoders, pion buffers
+  await sleep(500);
+  const before = rssKiB(host.pid);
+  const goroutinesBefore = (await health(host)).goroutines;
+  for (let i = 0; i < SESSIONS; i++) await session();
+  await sleep(2000); // let closed peers' goroutines and timers finish
+  const after = rssKiB(host.pid);
+  const goroutinesAfter = (await health(host)).goroutines;
+  return { before, after, goroutinesBefore, goroutinesAfter };
+}
+
+// ---------- main ----------
+
+const browser = await launchBrowser();
+const hosts = [];
+const rows = [];
+const raw = {};
+try {
+  const host = await startHost();
+  hosts.push(host);
+  log(`host ${host.url} pid ${host.pid}`);
+
+  log(`navigation -> first frame, ${LOADS} loads`);
+  const nav = await navigationToFirstFrame(browser, host);
+  raw.navigation = nav;
+  rows.push(['page navigation -> first frame presented, median', ms(median(nav.map((x) => x.presentation))), '<= 250 ms']);
+  rows.push(['  (expected display time)', ms(median(nav.map((x) => x.display))), '']);
+  const steps = Object.keys(nav[0]?.marks || {});
+  rows.push(['  steps, median ms since navigation', steps.map((k) => `${k} ${median(nav.map((x) => x.marks[k] ?? NaN)).toFixed(0)}`).join(', '), '']);
+
+  log(`key -> frame / sound, ${PRESSES} presses`);
+  const key = await keyLatency(browser, host);
+  raw.key = key;
+  const frame = key.frame.map((x) => x.presentation);
+  const frameDisplay = key.frame.map((x) => x.display);
+  rows.push([`key -> changed frame presented, median / p95 (n=${frame.length})`, `${ms(median(frame))} / ${ms(quantile(frame, 0.95))}`, '<= 20 / 30 ms']);
+  rows.push(['  (expected display time)', `${ms(median(frameDisplay))} / ${ms(quantile(frameDisplay, 0.95))}`, '']);
+  rows.push([`key -> sound onset in WebAudio, median (n=${key.sound.length})`,
+    key.audioMode === 'worklet' ? ms(median(key.sound.map((x) => x.rendered))) : key.audioMode, '<= 45 ms']);
+  rows.push(['  (+ audio device output latency)', key.audioMode === 'worklet' ? ms(median(key.sound.map((x) => x.output))) : '', '']);
+
+  log(`host CPU over ${CPU_SECONDS} s, one viewer`);
+  const cpu = await hostCPU(browser, host);
+  raw.cpu = cpu;
+  rows.push(['host CPU, 1 viewer, testcard (idle black)', `${cpu.idle.toFixed(1)} % of a core`, '<= 5 %']);
+  rows.push(['host RSS, 1 viewer', `${(cpu.rss / 1024).toFixed(1)} MiB`, '—']);
+
+  log(`RSS growth over ${SESSIONS} join/leave sessions`);
+  const growth = await rssGrowth(browser, host);
+  raw.growth = growth;
+  rows.push([`RSS growth over ${SESSIONS} join/leave sessions`, `${((growth.after - growth.before) / 1024).toFixed(1)} MiB (goroutines ${growth.goroutinesBefore} -> ${growth.goroutinesAfter})`, '<= 2 MiB total']);
+  await host.stop();
+
+  // The built-in game is a realistic load for the encoder (moving picture).
+  const game = await startHost({ rom: null });
+  hosts.push(game);
+  log(`host CPU over ${CPU_SECONDS} s, one viewer, built-in game`);
+  const gcpu = await hostCPU(browser, game);
+  raw.gameCPU = gcpu;
+  rows.push(['host CPU, 1 viewer, built-in game', `${gcpu.idle.toFixed(1)} % of a core`, '<= 5 %']);
+  await game.stop();
+} finally {
+  await browser.close().catch(() => {});
+  for (const h of hosts) await h.stop().catch(() => {});
+}
+
+const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i].length), ['figure', 'measured', 'target'][i].length));
+const line = (r) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+console.log(line(['figure', 'measured', 'target']));
+console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+for (const r of rows) console.log(line(r));
+
+const outDir = path.join(repoRoot, 'e2e', 'out');
+fs.mkdirSync(outDir, { recursive: true });
+fs.writeFileSync(path.join(outDir, 'bench.json'), JSON.stringify({ when: new Date().toISOString(), rows, raw }, null, 2));

@@ -1,0 +1,201 @@
+// Shared helpers for the browser e2e tests and the benchmark: start a real
+// couchplay host, launch the real Debian Chromium, open players, read pixels.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import fs from 'node:fs';
+import { chromium } from 'playwright-core';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const hostBinary = process.env.COUCHPLAY_BIN || path.join(repoRoot, 'bin', 'couchplay');
+export const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+// Upper bound for every wait in the tests: generous for 2 loaded cores, and a
+// bound so a broken host fails the test instead of hanging it.
+export const WAIT_MS = 15_000;
+const START_MS = 30_000;
+
+// DESIGN §6: the flags every e2e browser runs with.
+export const chromiumArgs = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync',
+];
+
+const SERVING = /couchplay: serving (http:\/\/\S+)/;
+
+// Starts bin/couchplay on a free loopback port and resolves once /healthz answers.
+// rom: 'builtin:testcard' (default) or null for the built-in game.
+export async function startHost({ rom = 'builtin:testcard', extraArgs = [] } = {}) {
+  if (!fs.existsSync(hostBinary)) throw new Error(`${hostBinary} is missing: run make build first`);
+  const args = ['--headless', '--listen', '127.0.0.1:0', '--no-mdns', '--access', 'open'];
+  if (rom) args.push('--rom', rom);
+  args.push(...extraArgs);
+  const proc = spawn(hostBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout.on('data', (d) => { log += d; });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`host printed no "couchplay: serving" line within ${START_MS} ms:\n${log}`)), START_MS);
+    const fail = (err) => { clearTimeout(timer); proc.kill('SIGKILL'); reject(err); };
+    proc.stderr.on('data', (d) => {
+      log += d;
+      const m = log.match(SERVING);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code, sig) => fail(new Error(`host exited (${code ?? sig}) before serving:\n${log}`)));
+    proc.on('error', fail);
+  });
+  const host = {
+    url: url.endsWith('/') ? url : `${url}/`,
+    pid: proc.pid,
+    proc,
+    get log() { return log; },
+    exited: new Promise((resolve) => proc.on('exit', resolve)),
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await host.exited;
+      clearTimeout(t);
+    },
+  };
+  await poll(async () => (await health(host).catch(() => null))?.status === 'ok', 'the host /healthz to answer');
+  return host;
+}
+
+export async function health(host) {
+  const res = await fetch(new URL('healthz', host.url), { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`/healthz: HTTP ${res.status}`);
+  return res.json();
+}
+
+// Polls fn (sync or async) until it returns a truthy value, bounded by timeout.
+export async function poll(fn, what, timeout = WAIT_MS, interval = 100) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (err) { last = err; }
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last?.message ?? JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+export function launchBrowser() {
+  return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+}
+
+// One player = one browser context (its own sessionStorage), with camera and
+// microphone granted: Chrome hides host/loopback ICE candidates otherwise.
+export async function openPage(browser, host, query = '') {
+  const origin = new URL(host.url).origin;
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  await context.grantPermissions(['camera', 'microphone'], { origin });
+  const page = await context.newPage();
+  page.consoleLog = [];
+  page.on('console', (m) => page.consoleLog.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
+  await page.goto(new URL(query, host.url).href);
+  return page;
+}
+
+export async function waitState(page, state, timeout = WAIT_MS) {
+  try {
+    await page.waitForFunction((s) => document.body.dataset.state === s, state, { timeout });
+  } catch (err) {
+    const info = await page.evaluate(() => ({ ...document.body.dataset, error: document.getElementById('error')?.textContent })).catch(() => ({}));
+    throw new Error(`page never reached state ${state}: ${JSON.stringify(info)}\nconsole:\n${(page.consoleLog || []).join('\n')}`, { cause: err });
+  }
+}
+
+export async function waitSlot(page, timeout = WAIT_MS) {
+  await page.waitForFunction(() => document.body.dataset.slot !== undefined, null, { timeout });
+  return page.evaluate(() => document.body.dataset.slot);
+}
+
+// Installed in each page: samples the current video frame. Returns the mean
+// colour and the spread (max channel distance between sampled pixels).
+function samplerSource() {
+  window.__sample = () => {
+    const v = document.getElementById('screen');
+    if (!v || !v.videoWidth) return null;
+    const c = window.__sampleCanvas ||= document.createElement('canvas');
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    g.drawImage(v, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let r = 0, gg = 0, b = 0, n = 0;
+    const min = [255, 255, 255], max = [0, 0, 0];
+    const step = 4 * 7; // every 7th pixel is plenty for flat colours
+    for (let i = 0; i < d.length; i += step) {
+      r += d[i]; gg += d[i + 1]; b += d[i + 2]; n++;
+      for (let k = 0; k < 3; k++) { min[k] = Math.min(min[k], d[i + k]); max[k] = Math.max(max[k], d[i + k]); }
+    }
+    return { r: r / n, g: gg / n, b: b / n, spread: Math.max(max[0] - min[0], max[1] - min[1], max[2] - min[2]), w: c.width, h: c.height };
+  };
+  window.__colour = (s) => {
+    if (!s) return 'none';
+    const hi = 180, lo = 60;
+    if (s.r > hi && s.g > hi && s.b > hi) return 'white';
+    if (s.r < lo && s.g < lo && s.b < lo) return 'black';
+    if (s.r > hi && s.g < lo && s.b < lo) return 'red';
+    if (s.g > hi && s.r < lo && s.b < lo) return 'green';
+    if (s.b > hi && s.r < lo && s.g < lo) return 'blue';
+    return 'other';
+  };
+}
+
+export async function installSampler(page) {
+  await page.evaluate(samplerSource);
+}
+
+export async function sample(page) {
+  await installSampler(page);
+  return page.evaluate(() => window.__sample());
+}
+
+// Waits until the picture in the page is the named flat colour.
+export async function waitColour(page, colour, timeout = WAIT_MS) {
+  await installSampler(page);
+  try {
+    await page.waitForFunction((want) => window.__colour(window.__sample()) === want, colour, { timeout, polling: 50 });
+  } catch (err) {
+    const s = await page.evaluate(() => window.__sample()).catch(() => null);
+    throw new Error(`picture never turned ${colour}; last sample ${JSON.stringify(s)}`, { cause: err });
+  }
+}
+
+export async function inboundStats(page, kind) {
+  return page.evaluate(async (k) => {
+    const pc = window.couchplay?.pc;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    for (const s of report.values()) if (s.type === 'inbound-rtp' && s.kind === k) return { ...s };
+    return null;
+  }, kind);
+}
+
+export async function closeAll(browser, host) {
+  await browser?.close().catch(() => {});
+  await host?.stop().catch(() => {});
+}
+
+// Serves assets/ as static files on loopback with no /ws behind it (node's
+// http server drops upgrade requests it has no listener for).
+export async function serveAssetsOnly() {
+  const http = await import('node:http');
+  const types = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css' };
+  const dir = path.join(repoRoot, 'assets');
+  const server = http.createServer((req, res) => {
+    const name = new URL(req.url, 'http://x').pathname.replace(/^\/+/, '') || 'index.html';
+    const file = path.join(dir, path.basename(name));
+    if (!types[path.extname(file)] || !fs.existsSync(file)) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': types[path.extname(file)] });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => server.close() };
+}

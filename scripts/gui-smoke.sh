@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# GUI smoke test: run couchplay's window under a private Xvfb, screenshot it, and check that the
+# QR code in the picture decodes to exactly the URL the host says it serves.
+#
+# usage: scripts/gui-smoke.sh [BINARY] [OUTDIR]     (defaults: bin/couchplay e2e/out)
+# Needs: Xvfb, xdpyinfo, xdotool, import + identify (ImageMagick), zbarimg (zbar-tools).
+set -euo pipefail
+
+bin=${1:-bin/couchplay}
+out=${2:-e2e/out}
+readonly timeout_s=30 # bound for every wait below
+
+xvfb_pid=""
+app_pid=""
+
+fail() {
+	echo "gui-smoke: FAIL: $*" >&2
+	if [[ -s "$out/gui-stderr.log" ]]; then
+		echo "--- last lines of $out/gui-stderr.log ---" >&2
+		tail -n 20 "$out/gui-stderr.log" >&2
+	fi
+	exit 1
+}
+
+# stop ends a process we started: TERM, a bounded wait, then KILL.
+stop() {
+	local pid=$1
+	[[ -n "$pid" ]] || return 0
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	stop "$app_pid"
+	stop "$xvfb_pid"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for tool in Xvfb xdpyinfo xdotool import identify zbarimg; do
+	command -v "$tool" >/dev/null || fail "missing tool: $tool"
+done
+[[ -x "$bin" ]] || fail "no executable at $bin (build it first: make build)"
+mkdir -p "$out"
+rm -f "$out/gui.png" "$out/gui-stderr.log" "$out/gui-stdout.log"
+
+# A free display number: no socket and no lock file.
+display=""
+for n in $(seq 99 -1 50); do
+	if [[ ! -e /tmp/.X11-unix/X$n && ! -e /tmp/.X$n-lock ]]; then
+		display=":$n"
+		break
+	fi
+done
+[[ -n "$display" ]] || fail "no free X display number in 50-99"
+
+Xvfb "$display" -screen 0 1024x768x24 -nolisten tcp >"$out/xvfb.log" 2>&1 &
+xvfb_pid=$!
+deadline=$((SECONDS + timeout_s))
+until xdpyinfo -display "$display" >/dev/null 2>&1; do
+	kill -0 "$xvfb_pid" 2>/dev/null || fail "Xvfb $display exited: $(tail -n 3 "$out/xvfb.log")"
+	((SECONDS < deadline)) || fail "Xvfb $display did not accept connections within ${timeout_s}s"
+	sleep 0.2
+done
+echo "gui-smoke: Xvfb on $display (pid $xvfb_pid)"
+
+DISPLAY="$display" "$bin" --listen 127.0.0.1:0 --no-mdns --access open \
+	>"$out/gui-stdout.log" 2>"$out/gui-stderr.log" &
+app_pid=$!
+
+# The first "couchplay: serving URL" line names the URL the window's QR code must encode.
+url=""
+deadline=$((SECONDS + timeout_s))
+while [[ -z "$url" ]]; do
+	url=$(sed -nE 's/^couchplay: serving (https?:\/\/[^ ]+).*/\1/p' "$out/gui-stderr.log" | head -n 1)
+	[[ -n "$url" ]] && break
+	kill -0 "$app_pid" 2>/dev/null || fail "$bin exited before printing 'couchplay: serving'"
+	((SECONDS < deadline)) || fail "no 'couchplay: serving' line on stderr within ${timeout_s}s"
+	sleep 0.2
+done
+echo "gui-smoke: host serves $url"
+
+deadline=$((SECONDS + timeout_s))
+until DISPLAY="$display" xdotool search --onlyvisible --name '^couchplay$' >/dev/null 2>&1; do
+	kill -0 "$app_pid" 2>/dev/null || fail "$bin exited before opening its window"
+	((SECONDS < deadline)) || fail "no visible window named couchplay within ${timeout_s}s"
+	sleep 0.2
+done
+echo "gui-smoke: window is up"
+
+# The window may be mapped before its first frame is drawn, so retry screenshot + decode until the deadline.
+decoded=""
+deadline=$((SECONDS + timeout_s))
+while :; do
+	kill -0 "$app_pid" 2>/dev/null || fail "$bin exited while its window was being checked"
+	import -display "$display" -window root "$out/gui.png"
+	decoded=$(zbarimg -q --raw "$out/gui.png" 2>/dev/null || true)
+	[[ "$decoded" == "$url" ]] && break
+	((SECONDS < deadline)) || break
+	sleep 0.5
+done
+
+colours=$(identify -format '%k' "$out/gui.png")
+((colours > 1)) || fail "screenshot $out/gui.png is one flat colour"
+if [[ "$decoded" != "$url" ]]; then
+	if [[ -z "$decoded" ]]; then
+		fail "no QR code found in $out/gui.png (want $url)"
+	fi
+	fail "QR code in $out/gui.png says '$decoded', want '$url'"
+fi
+
+echo "gui-smoke: PASS: window QR decodes to $url ($colours colours, screenshot $out/gui.png)"
