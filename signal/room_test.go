@@ -43,7 +43,7 @@ func TestRoomLowestFreeSlotThenSpectators(t *testing.T) {
 }
 
 func TestRoomAskedSlot(t *testing.T) {
-	r := NewRoom(4)
+	r := NewRoom(8)
 	a := &Member{}
 	if slot, _, _ := r.Join(a, 3, false); slot != 3 {
 		t.Fatalf("asked for 3, got %d", slot)
