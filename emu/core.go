@@ -31,8 +31,8 @@ const (
 
 // Info describes a loaded game's output.
 type Info struct {
-	Name       string  // shown in the page and the window
-	Width      int     // native frame size in pixels
+	Name       string // shown in the page and the window
+	Width      int    // native frame size in pixels
 	Height     int
 	FPS        float64 // frames per second the core wants to be run at
 	SampleRate int     // audio sample rate in Hz (stereo, interleaved int16)

@@ -27,16 +27,16 @@ const (
 
 // Error codes sent in TypeError messages.
 const (
-	CodeBadJSON      = "bad_json"
-	CodeUnknownType  = "unknown_type"
-	CodeBadMessage   = "bad_message"
-	CodeNotJoined    = "not_joined"
+	CodeBadJSON       = "bad_json"
+	CodeUnknownType   = "unknown_type"
+	CodeBadMessage    = "bad_message"
+	CodeNotJoined     = "not_joined"
 	CodeAlreadyJoined = "already_joined"
-	CodeFull         = "full"
-	CodeBadInput     = "bad_input"
-	CodeBadCandidate = "bad_candidate" // one unusable ICE candidate; the session goes on
-	CodeWebRTC       = "webrtc"
-	CodeShutdown     = "shutdown"
+	CodeFull          = "full"
+	CodeBadInput      = "bad_input"
+	CodeBadCandidate  = "bad_candidate" // one unusable ICE candidate; the session goes on
+	CodeWebRTC        = "webrtc"
+	CodeShutdown      = "shutdown"
 )
 
 // ReadLimit is the largest message the host reads; a bigger one closes the
@@ -67,8 +67,8 @@ type Message struct {
 	Spectators *int  `json:"spectators,omitempty"`
 
 	// error
-	Code    string `json:"code,omitempty"`
-	Text    string `json:"message,omitempty"`
+	Code string `json:"code,omitempty"`
+	Text string `json:"message,omitempty"`
 }
 
 // GameInfo tells the page what is running.

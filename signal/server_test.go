@@ -293,12 +293,8 @@ func TestInputReachesTheRightPortAndBadPacketsAreAnswered(t *testing.T) {
 	dc := <-p2.input
 	dc.Send(stream.EncodeInput(stream.Input{Seq: 1, Buttons: emu.ButtonA}))
 	room := h.srv.Room()
-	for room.Buttons(1) != emu.ButtonA {
-		select {
-		case <-ctx.Done():
-			t.Fatal("player 2's A never reached port 1")
-		case <-time.After(10 * time.Millisecond):
-		}
+	if !eventually(ctx, func() bool { return room.Buttons(1) == emu.ButtonA }) {
+		t.Fatal("player 2's A never reached port 1")
 	}
 	if room.Buttons(0) != 0 {
 		t.Fatal("player 2's input reached port 0")
@@ -317,21 +313,13 @@ func TestWrongSizeInputPacket(t *testing.T) {
 	defer p.leave(ctx)
 	dc := <-p.input
 	dc.Send([]byte{0x01, 0x02, 0x03})
-	for !strings.Contains(h.log.String(), "bad input packet") {
-		select {
-		case <-ctx.Done():
-			t.Fatal("host did not report the bad input packet")
-		case <-time.After(10 * time.Millisecond):
-		}
+	if !eventually(ctx, func() bool { return strings.Contains(h.log.String(), "bad input packet") }) {
+		t.Fatal("host did not report the bad input packet")
 	}
 	// The peer keeps working: a good packet still lands.
 	dc.Send(stream.EncodeInput(stream.Input{Seq: 1, Buttons: emu.ButtonStart}))
-	for h.srv.Room().Buttons(0) != emu.ButtonStart {
-		select {
-		case <-ctx.Done():
-			t.Fatal("input after a bad packet was lost")
-		case <-time.After(10 * time.Millisecond):
-		}
+	if !eventually(ctx, func() bool { return h.srv.Room().Buttons(0) == emu.ButtonStart }) {
+		t.Fatal("input after a bad packet was lost")
 	}
 }
 
@@ -342,7 +330,10 @@ func TestJoinLeaveCyclesLeakNoGoroutines(t *testing.T) {
 	cycle := func() {
 		c := join(t, ctx, h, `{"type":"join"}`)
 		c.leave(ctx)
-		waitFor(t, ctx, "slot freed", func() bool { hl := h.health(t); return hl.Players == 0 && hl.Peers == 0 })
+		var last Health
+		if !eventually(ctx, func() bool { last = h.health(t); return last.Players == 0 && last.Peers == 0 }) {
+			t.Fatalf("slot and peer not freed after leave; last /healthz: %+v", last)
+		}
 	}
 	cycle() // warm up pools and lazily started encoders
 	http.DefaultClient.CloseIdleConnections()
@@ -351,10 +342,9 @@ func TestJoinLeaveCyclesLeakNoGoroutines(t *testing.T) {
 		cycle()
 	}
 	http.DefaultClient.CloseIdleConnections()
-	waitFor(t, ctx, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
-	if t.Failed() {
+	if !eventually(ctx, func() bool { return runtime.NumGoroutine() <= baseline }) {
 		buf := make([]byte, 1<<20)
-		t.Logf("goroutines now %d, baseline %d:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+		t.Fatalf("goroutines now %d, baseline %d:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
 	}
 }
 
@@ -371,15 +361,16 @@ func settledGoroutines(ctx context.Context) int {
 	return n
 }
 
-func waitFor(t *testing.T, ctx context.Context, what string, ok func() bool) {
-	t.Helper()
+// eventually polls ok until it holds (true) or ctx ends (false).
+func eventually(ctx context.Context, ok func() bool) bool {
 	for !ok() {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
+			return false
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return true
 }
 
 // lockedBuffer lets the host's goroutines log while the test reads the log.

@@ -25,10 +25,10 @@ import (
 // Media settings. Opus runs at 48 kHz stereo in 10 ms frames, the shortest
 // frame that keeps its quality for game sound.
 const (
-	opusSampleRate  = 48000
-	opusChannels    = 2
-	opusFrameSize   = opusSampleRate / 100 // 10 ms
-	opusBitrate     = 96000
+	opusSampleRate   = 48000
+	opusChannels     = 2
+	opusFrameSize    = opusSampleRate / 100 // 10 ms
+	opusBitrate      = 96000
 	defaultVideoKbps = 1500
 )
 
@@ -44,11 +44,11 @@ type Settings struct {
 
 // Hub owns the shared tracks and encoders and the set of peers.
 type Hub struct {
-	api    *webrtc.API
-	log    *slog.Logger
-	kbps   int
-	video  *webrtc.TrackLocalStaticSample
-	audio  *webrtc.TrackLocalStaticSample
+	api   *webrtc.API
+	log   *slog.Logger
+	kbps  int
+	video *webrtc.TrackLocalStaticSample
+	audio *webrtc.TrackLocalStaticSample
 
 	// Encoder state; touched only by the frame loop goroutine (WriteFrame).
 	vp8      *VP8Encoder
@@ -60,8 +60,8 @@ type Hub struct {
 	keyframe  atomic.Bool // a peer joined or asked (PLI/FIR): next frame is a keyframe
 	connected atomic.Int32
 
-	mu    sync.Mutex
-	peers map[*Peer]struct{}
+	mu     sync.Mutex
+	peers  map[*Peer]struct{}
 	closed bool
 }
 
@@ -250,8 +250,11 @@ type Peer struct {
 	hub       *Hub
 	pc        *webrtc.PeerConnection
 	ev        PeerEvents
-	connected atomic.Bool
 	closeOnce sync.Once
+
+	mu        sync.Mutex
+	connected bool // counted in hub.connected
+	closed    bool
 }
 
 // NewPeer creates a PeerConnection carrying the shared tracks and an input
@@ -309,22 +312,34 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 	return p, offer.SDP, nil
 }
 
-func (p *Peer) stateChanged(state webrtc.PeerConnectionState) {
-	switch state {
-	case webrtc.PeerConnectionStateConnected:
-		if !p.connected.Swap(true) {
+// stateChanged keeps hub.connected right. pion calls it on a new goroutine per
+// change, so calls can arrive out of order: it reads the current state instead
+// of trusting the one it was called with.
+func (p *Peer) stateChanged(webrtc.PeerConnectionState) {
+	state := p.pc.ConnectionState()
+	p.mu.Lock()
+	up := state == webrtc.PeerConnectionStateConnected && !p.closed
+	changed := up != p.connected
+	p.connected = up
+	p.mu.Unlock()
+	if changed {
+		if up {
 			p.hub.connected.Add(1)
-		}
-		// A new viewer can only start decoding on a keyframe.
-		p.hub.RequestKeyframe()
-	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateDisconnected:
-		if p.connected.Swap(false) {
+			// A new viewer can only start decoding on a keyframe.
+			p.hub.RequestKeyframe()
+		} else {
 			p.hub.connected.Add(-1)
 		}
-		if state == webrtc.PeerConnectionStateFailed && p.ev.Failed != nil {
-			p.ev.Failed("the WebRTC connection failed (no route between browser and host?)")
-		}
 	}
+	if state == webrtc.PeerConnectionStateFailed && p.ev.Failed != nil && !p.isClosed() {
+		p.ev.Failed("the WebRTC connection failed (no route between browser and host?)")
+	}
+}
+
+func (p *Peer) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // readRTCP drains the sender's RTCP (pion needs it read for its interceptors)
@@ -356,7 +371,12 @@ func (p *Peer) AddCandidate(c webrtc.ICECandidateInit) error {
 // Close tears the peer down; it is safe to call more than once.
 func (p *Peer) Close() {
 	p.closeOnce.Do(func() {
-		if p.connected.Swap(false) {
+		p.mu.Lock()
+		p.closed = true
+		wasUp := p.connected
+		p.connected = false
+		p.mu.Unlock()
+		if wasUp {
 			p.hub.connected.Add(-1)
 		}
 		p.hub.mu.Lock()

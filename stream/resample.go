@@ -5,8 +5,8 @@ package stream
 // it is a plain copy. A dedicated library (libsamplerate, speexdsp) would be
 // better for music and comes with libretro cores, where it is worth the cgo.
 type resampler struct {
-	pos        float64 // fractional read position into the pending input
-	lastL, lastR int16 // the previous call's last frame, for interpolation across calls
+	pos          float64 // fractional read position into the pending input
+	lastL, lastR int16   // the previous call's last frame, for interpolation across calls
 }
 
 // append resamples stereo interleaved in (at from Hz) to 48 kHz and appends it to out.
