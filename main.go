@@ -134,6 +134,11 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
 		return 2
 	}
+	// Catch signals before anything is served, so a stop that comes early
+	// still shuts down cleanly.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	level := slog.LevelInfo
 	if c.verbose {
 		level = slog.LevelDebug
@@ -175,8 +180,6 @@ func run(args []string) int {
 	loop.Start()
 	log.Info("game running", "game", info.Name, "size", fmt.Sprintf("%dx%d", info.Width, info.Height), "fps", info.FPS)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if c.headless {
 		<-ctx.Done()
 	} else {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The test binary doubles as couchplay: run with COUCHPLAY_MAIN=1 it is the
+// real program, so these tests exercise the real flag parsing, exit codes and
+// stderr, not a copy.
+func TestMain(m *testing.M) {
+	if os.Getenv("COUCHPLAY_MAIN") == "1" {
+		os.Exit(run(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func couchplay(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "COUCHPLAY_MAIN=1", "DISPLAY=", "WAYLAND_DISPLAY=")
+	return cmd
+}
+
+// runOnce runs couchplay to completion and returns its exit code and stderr lines.
+func runOnce(t *testing.T, args ...string) (int, []string) {
+	t.Helper()
+	cmd := couchplay(args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("couchplay %v did not exit; stderr:\n%s", args, stderr.String())
+	}
+	lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	return cmd.ProcessState.ExitCode(), lines
+}
+
+func TestUnknownFlagIsOneLineAndExit2(t *testing.T) {
+	code, lines := runOnce(t, "--headless", "--no-such-flag")
+	if code != 2 || len(lines) != 1 || !strings.Contains(lines[0], "no-such-flag") {
+		t.Fatalf("exit %d, stderr %q; want exit 2 and one line naming the flag", code, lines)
+	}
+}
+
+func TestBadFlagValues(t *testing.T) {
+	for _, args := range [][]string{
+		{"--access", "sometimes"},
+		{"--max-spectators", "-3"},
+		{"--max-spectators", "many"},
+		{"stray-argument"},
+	} {
+		code, lines := runOnce(t, append([]string{"--headless"}, args...)...)
+		if code != 2 || len(lines) != 1 || !strings.HasPrefix(lines[0], "couchplay: ") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 and one line", args, code, lines)
+		}
+	}
+}
+
+func TestBusyPortIsOneClearLine(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	code, lines := runOnce(t, "--headless", "--no-mdns", "--access", "open", "--listen", busy.Addr().String())
+	if code == 0 || len(lines) != 1 || !strings.Contains(lines[0], "already in use") || !strings.Contains(lines[0], busy.Addr().String()) {
+		t.Fatalf("exit %d, stderr %q; want non-zero and one line saying the address is in use", code, lines)
+	}
+}
+
+func TestMissingROMIsOneClearLine(t *testing.T) {
+	code, lines := runOnce(t, "--headless", "--no-mdns", "--access", "open", "--listen", "127.0.0.1:0", "--rom", "/nonexistent/game.nes")
+	if code == 0 || len(lines) != 1 || !strings.Contains(lines[0], "/nonexistent/game.nes") {
+		t.Fatalf("exit %d, stderr %q; want non-zero and one line naming the ROM", code, lines)
+	}
+}
+
+// Without a display the GUI command says so in one line and serves headless;
+// SIGTERM then shuts it down with exit 0.
+func TestNoDisplayRunsHeadlessAndExitsCleanlyOnSignal(t *testing.T) {
+	cmd := couchplay("--no-mdns", "--access", "open", "--listen", "127.0.0.1:0", "--rom", "builtin:testcard")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	scanner := bufio.NewScanner(stderr)
+	var sawNoDisplay bool
+	var url string
+	for scanner.Scan() {
+		line := scanner.Text()
+		if strings.Contains(line, "no display") && strings.Contains(line, "headless") {
+			sawNoDisplay = true
+		}
+		if rest, ok := strings.CutPrefix(line, "couchplay: serving "); ok {
+			url = rest
+			break
+		}
+	}
+	if !sawNoDisplay || !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("no-display line %v, url %q", sawNoDisplay, url)
+	}
+	go func() {
+		for scanner.Scan() {
+		}
+	}()
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("couchplay did not exit after SIGTERM")
+	}
+}
