@@ -112,35 +112,16 @@ function send(msg) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
 }
 
-function joinMessage() {
-  const params = new URLSearchParams(location.search);
-  const msg = { type: MSG.join };
-  if (params.has('watch')) msg.watch = true;
-  if (params.has('slot')) {
-    const raw = params.get('slot');
-    const slot = /^\d+$/.test(raw) ? Number(raw) : NaN;
-    if (slot >= 1 && slot <= SLOTS) {
-      msg.slot = slot;
-    } else {
-      // No such slot: watch, and say why (the host would only reject the join).
-      msg.watch = true;
-      session.localNotice = `There is no player slot "${raw}" (slots are 1–${SLOTS}); you are watching.`;
-    }
-  }
-  let token = null;
-  try { token = sessionStorage.getItem(TOKEN_KEY); } catch { /* storage disabled */ }
-  if (token) msg.token = token;
-  return msg;
-}
-
 function connect() {
   body.dataset.state = 'connecting';
   body.dataset.signal = 'ws';
   session.wsURL = signalURL();
   const hostURL = new URL('.', location.href).href;
   let opened = false;
-  let ws = window.couchplayEarlySocket; // opened by index.html while this script loaded
-  delete window.couchplayEarlySocket;
+  const early = window.couchplayEarly; // opened (and joined) by index.html while this script loaded
+  delete window.couchplayEarly;
+  let ws = early?.ws;
+  let queued = [];
   if (!ws || ws.url !== session.wsURL || ws.readyState > WebSocket.OPEN) {
     ws?.close?.();
     try {
@@ -149,20 +130,26 @@ function connect() {
       fail(`Cannot open the connection to ${session.wsURL}: ${err.message}`);
       return;
     }
+  } else {
+    queued = early.queue;
   }
   session.ws = ws;
   const onOpen = () => {
     opened = true;
     mark('ws-open');
     setStatus('Joining…');
-    send(joinMessage());
+    if (!early?.joined || ws !== early.ws) send(window.couchplayJoinMessage());
   };
   if (ws.readyState === WebSocket.OPEN) onOpen(); else ws.onopen = onOpen;
+  // The host's messages are handled one at a time, in order: the answer to an
+  // offer must be set before the candidates that follow it are added.
+  let chain = Promise.resolve();
   ws.onmessage = (ev) => {
     let msg;
     try { msg = JSON.parse(ev.data); } catch { toast('The host sent a message this page cannot read.'); return; }
-    onSignal(msg).catch((err) => fail(`Could not set up the stream: ${err.message || err}`));
+    chain = chain.then(() => onSignal(msg)).catch((err) => fail(`Could not set up the stream: ${err.message || err}`));
   };
+  for (const ev of queued) ws.onmessage(ev);
   ws.onclose = (ev) => {
     if (session.leaving || session.failed) return;
     if (!opened) {
@@ -197,7 +184,7 @@ function onWelcome(msg) {
     try { sessionStorage.setItem(TOKEN_KEY, msg.token); } catch { /* storage disabled */ }
   }
   const notice = $('notice');
-  const text = msg.notice || session.localNotice;
+  const text = msg.notice;
   if (text) {
     notice.textContent = text;
     notice.hidden = false;

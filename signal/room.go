@@ -53,8 +53,11 @@ func (r *Room) Join(m *Member, want int, watch bool) (slot int, notice string, e
 		}
 		return r.seatSpectator(m, fmt.Sprintf("Player slot %d is taken; you are watching.", want))
 	}
-	if want != 0 {
+	if want > 0 {
 		return r.seatSpectator(m, fmt.Sprintf("There is no player slot %d (slots are 1 to %d); you are watching.", want, emu.Ports))
+	}
+	if want < 0 {
+		return r.seatSpectator(m, fmt.Sprintf("There is no such player slot (slots are 1 to %d); you are watching.", emu.Ports))
 	}
 	for i, holder := range r.slots {
 		if holder == nil {

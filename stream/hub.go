@@ -30,6 +30,8 @@ const (
 	opusFrameSize    = opusSampleRate / 100 // 10 ms
 	opusBitrate      = 96000
 	defaultVideoKbps = 1500
+	// gatherWait bounds how long an offer waits for its host candidates.
+	gatherWait = 200 * time.Millisecond
 )
 
 // Settings configure the Hub.
@@ -108,6 +110,7 @@ func NewHub(s Settings) (*Hub, error) {
 	// candidate, and that second is all on the first frame.
 	se.SetPrflxAcceptanceMinWait(0)
 	se.SetIncludeLoopbackCandidate(true)
+	se.SetLite(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	if ip := s.ListenIP; ip != nil && !ip.IsUnspecified() {
 		se.SetIPFilter(func(candidate net.IP) bool { return candidate.Equal(ip) })
@@ -303,13 +306,21 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 	if err != nil {
 		return fail(fmt.Errorf("create offer: %w", err))
 	}
+	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(offer); err != nil {
 		return fail(fmt.Errorf("set local description: %w", err))
+	}
+	// Host candidates gather in about a millisecond (no STUN): putting them in
+	// the offer lets the browser start its checks the moment it answers,
+	// instead of after a trickle round trip. Slower ones still trickle.
+	select {
+	case <-gathered:
+	case <-time.After(gatherWait):
 	}
 	h.mu.Lock()
 	h.peers[p] = struct{}{}
 	h.mu.Unlock()
-	return p, offer.SDP, nil
+	return p, pc.LocalDescription().SDP, nil
 }
 
 // stateChanged keeps hub.connected right. pion calls it on a new goroutine per
