@@ -10,7 +10,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 # Debian packages: cgo codecs and Fyne's X11/GL headers to build; browser,
 # X server and image tools to test.
 BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libgl1-mesa-dev xorg-dev
-TEST_DEBS  := chromium xvfb x11-utils xdotool imagemagick zbar-tools nodejs npm
+TEST_DEBS  := chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
 .PHONY: all run build deps test-deps test vet unit e2e gui-smoke bench clean
 

@@ -1,9 +1,9 @@
-// couchplay web client: joins the host over a WebSocket, receives the game as a
-// WebRTC video+audio stream and sends the pad state back on the `input` data
-// channel. Plain ES module, no build step; every URL is relative to the page so
+// couchplay web client: joins the host over a WebSocket (or HTTP long-polling
+// when a proxy blocks WebSockets), receives the game as a WebRTC video+audio
+// stream and sends the pad state back on the `input` data channel. Plain ES module, no build step; every URL is relative to the page so
 // it works under a proxy sub-path such as /games/.
 
-// Message types of the signalling protocol (JSON over /ws).
+// Message types of the signalling protocol (JSON over /ws or poll/).
 const MSG = Object.freeze({
   join: 'join', answer: 'answer', candidate: 'candidate', leave: 'leave',
   welcome: 'welcome', offer: 'offer', roster: 'roster', error: 'error',
@@ -49,7 +49,8 @@ const video = $('screen');
 const body = document.body;
 
 const session = {
-  ws: null,
+  transport: null, // the signalling transport in use (ws or poll)
+  welcomed: false, // the host has said welcome
   pc: null,
   channel: null,
   pendingCandidates: [], // remote candidates that arrived before the offer was applied
@@ -58,7 +59,6 @@ const session = {
   seq: 0,
   sent: -1, // last button state sent, -1 = none yet
   bits: { keys: 0, touch: 0, pad: 0, extra: 0 },
-  wsURL: '',
 };
 
 // ---------- page state ----------
@@ -77,7 +77,7 @@ function fail(message) {
   el.hidden = false;
   releaseAll();
   try { session.pc?.close(); } catch { /* already closed */ }
-  try { session.ws?.close(); } catch { /* already closed */ }
+  session.transport?.close();
   console.error('couchplay:', message);
 }
 
@@ -98,70 +98,325 @@ function mark(name) {
 }
 
 // ---------- signalling ----------
+//
+// Two transports carry the same JSON messages (POLL.md): `ws`, the WebSocket,
+// and `poll`, HTTP long-polling for when something between the page and the
+// host (usually a reverse proxy that drops the Upgrade/Connection headers)
+// cannot carry a WebSocket. A transport is {name, joined, opened, send(msg),
+// leave(), close()} and reports to the one `sink` below, so every host message
+// goes through the same dispatch whichever transport delivered it.
 
-function signalURL() {
-  const u = new URL('ws', location.href);
-  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+const WS_ABNORMAL_CLOSE = 1006; // no close frame: the connection just went away
+const WS_MESSAGE_TOO_BIG = 1009;
+const HTTP_UPGRADE_REQUIRED = 426;
+const HTTP_FORBIDDEN = 403;
+const HTTP_CONFLICT = 409; // a second recv while one is outstanding
+const HTTP_GONE = 410; // the poll session ended
+const HTTP_TOO_BIG = 413;
+const FETCH_TIMEOUT_MS = 10_000;
+// The host answers a recv within 25 s; one that a proxy holds longer is dropped and retried.
+const POLL_RECV_TIMEOUT_MS = 40_000;
+// Backoff between retries of a failed poll request; ~5 s in all, then the host counts as gone.
+const POLL_RETRY_MS = [100, 200, 400, 800, 1500, 2000];
+
+const PROXY_REASON = 'a proxy between this page and the host dropped the WebSocket Upgrade headers';
+
+// A URL next to the page (so a proxy sub-path such as /games/ is kept), without the page's query.
+function pageURL(rel) {
+  const u = new URL(rel, location.href);
   u.search = '';
   u.hash = '';
+  return u;
+}
+
+function hostURL() { return pageURL('.').href; }
+
+function wsURL() {
+  const u = pageURL('ws');
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
   return u.href;
 }
 
-function send(msg) {
-  const ws = session.ws;
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// fetch with a time limit (AbortSignal.timeout is too new for some phones).
+async function fetchWithin(url, init, ms) {
+  const c = new AbortController();
+  const timer = setTimeout(() => c.abort(new Error(`${url} timed out`)), ms);
+  try {
+    return await fetch(url, { ...init, signal: c.signal });
+  } finally {
+    clearTimeout(timer);
+  }
 }
+
+function send(msg) {
+  session.transport?.send(msg);
+}
+
+// The transports' reports. The host's messages are handled one at a time, in
+// order: the answer to an offer must be set before the candidates that follow it.
+let signalChain = Promise.resolve();
+const sink = {
+  opened(t) {
+    if (t !== session.transport) return;
+    mark(`${t.name}-open`);
+    setStatus('Joining…');
+    if (!t.joined) {
+      t.joined = true;
+      t.send(window.couchplayJoinMessage());
+    }
+  },
+  message(t, msg) {
+    if (t !== session.transport) return;
+    signalChain = signalChain.then(() => onSignal(msg))
+      .catch((err) => fail(`Could not set up the stream: ${err.message || err}`));
+  },
+  closed(t, info) {
+    if (session.leaving || session.failed || t !== session.transport) return;
+    session.transport = null;
+    // Never opened, or cut before the host even said welcome: the WebSocket
+    // cannot get through. Try the same thing over plain HTTP.
+    if (t.name === 'ws' && (!info.opened || (info.code === WS_ABNORMAL_CLOSE && !session.welcomed))) {
+      fallBack();
+    } else if (info.code === WS_MESSAGE_TOO_BIG) {
+      fail('The host closed the connection: a message was too big.');
+    } else {
+      fail(`Lost the connection to the couchplay host at ${hostURL()} — is it still running?` +
+        (info.reason ? ` (${info.reason})` : ''));
+    }
+  },
+};
 
 function connect() {
   body.dataset.state = 'connecting';
   body.dataset.signal = 'ws';
-  session.wsURL = signalURL();
-  const hostURL = new URL('.', location.href).href;
-  let opened = false;
+  const url = wsURL();
   const early = window.couchplayEarly; // opened (and joined) by index.html while this script loaded
   delete window.couchplayEarly;
   let ws = early?.ws;
-  let queued = [];
-  if (!ws || ws.url !== session.wsURL || ws.readyState > WebSocket.OPEN) {
+  if (ws && ws.url === url && ws.readyState > WebSocket.OPEN && !early.joined) {
+    // The early socket already failed without ever opening: no point in a second try.
+    fallBack();
+    return;
+  }
+  const reuse = ws && ws.url === url && ws.readyState <= WebSocket.OPEN;
+  if (!reuse) {
     ws?.close?.();
     try {
-      ws = new WebSocket(session.wsURL);
+      ws = new WebSocket(url);
     } catch (err) {
-      fail(`Cannot open the connection to ${session.wsURL}: ${err.message}`);
+      console.warn(`couchplay: no WebSocket to ${url}: ${err.message}`);
+      fallBack();
       return;
     }
-  } else {
-    queued = early.queue;
   }
-  session.ws = ws;
-  const onOpen = () => {
-    opened = true;
-    mark('ws-open');
-    setStatus('Joining…');
-    if (!early?.joined || ws !== early.ws) send(window.couchplayJoinMessage());
+  wsTransport(ws, reuse ? early : null);
+}
+
+// The WebSocket transport; early = index.html's socket state ({joined, queue}) when reused.
+function wsTransport(ws, early) {
+  const t = {
+    name: 'ws',
+    socket: ws,
+    joined: Boolean(early?.joined),
+    opened: ws.readyState === WebSocket.OPEN,
+    send(msg) { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); },
+    leave() {
+      t.send({ type: MSG.leave });
+      t.close(1000, 'leave');
+    },
+    close(code, reason) { try { ws.close(code, reason); } catch { /* already closed */ } },
   };
-  if (ws.readyState === WebSocket.OPEN) onOpen(); else ws.onopen = onOpen;
-  // The host's messages are handled one at a time, in order: the answer to an
-  // offer must be set before the candidates that follow it are added.
-  let chain = Promise.resolve();
-  ws.onmessage = (ev) => {
+  session.transport = t;
+  const onMessage = (ev) => {
     let msg;
     try { msg = JSON.parse(ev.data); } catch { toast('The host sent a message this page cannot read.'); return; }
-    chain = chain.then(() => onSignal(msg)).catch((err) => fail(`Could not set up the stream: ${err.message || err}`));
+    sink.message(t, msg);
   };
-  for (const ev of queued) ws.onmessage(ev);
-  ws.onclose = (ev) => {
-    if (session.leaving || session.failed) return;
-    if (!opened) {
-      fail(`Cannot reach the couchplay host at ${hostURL} — is it still running?`);
-    } else if (ev.code === 1009) {
-      fail('The host closed the connection: a message was too big.');
-    } else {
-      fail(`Lost the connection to the couchplay host at ${hostURL} — is it still running?` +
-        (ev.reason ? ` (${ev.reason})` : ''));
-    }
-  };
+  ws.onmessage = onMessage;
+  ws.onclose = (ev) => sink.closed(t, { opened: t.opened, code: ev.code, reason: ev.reason });
   ws.onerror = () => { /* onclose follows with the details */ };
+  const onOpen = () => { t.opened = true; sink.opened(t); };
+  if (ws.readyState === WebSocket.OPEN) onOpen(); else ws.onopen = onOpen;
+  for (const ev of early?.queue ?? []) onMessage(ev);
+  return t;
+}
+
+// The WebSocket cannot get through: find out why (for the notice), then carry
+// on over HTTP long-polling.
+async function fallBack() {
+  setStatus('Connecting over HTTP…');
+  let reason = 'the WebSocket connection could not be opened';
+  try {
+    // Without Upgrade headers the host answers 426 with the proxy fix in the
+    // body; through a proxy that drops them, the browser's WebSocket got the same.
+    const res = await fetchWithin(pageURL('ws'), { cache: 'no-store' }, FETCH_TIMEOUT_MS);
+    if (res.status === HTTP_UPGRADE_REQUIRED) {
+      reason = PROXY_REASON;
+      console.warn(`couchplay: GET ws answered 426:\n${await res.text()}`);
+    }
+  } catch { /* poll/open below tells whether the host is there */ }
+  if (session.leaving || session.failed) return;
+  let t;
+  try {
+    t = await openPoll();
+  } catch (err) {
+    if (err.status === HTTP_FORBIDDEN) {
+      fail(`The host refused this page's origin (${location.origin}): a proxy in between changes the Host header. ` +
+        'Forward it (nginx: proxy_set_header Host $http_host; apache: ProxyPreserveHost On) ' +
+        `or start couchplay with --trusted-origins ${location.host}.`);
+    } else {
+      fail(`Cannot reach the couchplay host at ${hostURL()} — is it still running? (${err.message})`);
+    }
+    return;
+  }
+  if (session.leaving || session.failed) { t.leave(); return; }
+  body.dataset.signal = t.name;
+  showSignalNotice(`Signalling over HTTP long-polling: ${reason}. ` +
+    'Ask the admin to forward the Upgrade/Connection headers (see the host log).');
+  session.transport = t;
+  t.start();
+}
+
+function showSignalNotice(text) {
+  const el = $('signal-notice');
+  el.textContent = text;
+  el.hidden = false;
+}
+
+function httpError(what, res) {
+  const err = new Error(`${what} answered HTTP ${res.status}`);
+  err.status = res.status;
+  return err;
+}
+
+async function openPoll() {
+  let res;
+  try {
+    res = await fetchWithin(pageURL('poll/open'), { method: 'POST', cache: 'no-store' }, FETCH_TIMEOUT_MS);
+  } catch (err) {
+    throw new Error(`the WebSocket failed and so did poll/open: ${err.message}`);
+  }
+  if (!res.ok) throw httpError('the WebSocket failed and poll/open', res);
+  let id;
+  try { id = (await res.json()).session; } catch { /* below */ }
+  if (!id) throw new Error('poll/open answered without a session id');
+  return pollTransport(id);
+}
+
+// The long-poll transport (POLL.md): one outstanding GET recv, re-issued as
+// soon as it answers; sends are POSTs, one at a time so they arrive in order.
+function pollTransport(id) {
+  const url = (what) => {
+    const u = pageURL(`poll/${what}`);
+    u.searchParams.set('session', id);
+    return u.href;
+  };
+  const inflight = new Set(); // AbortControllers of the requests under way, aborted on close
+  let closed = false;
+  let sending = Promise.resolve();
+
+  const t = {
+    name: 'poll',
+    joined: false,
+    opened: true,
+    start() {
+      sink.opened(t); // sends the join
+      recvLoop();
+    },
+    send(msg) {
+      if (closed) return;
+      const text = JSON.stringify(msg);
+      sending = sending.then(() => postMessage(text));
+    },
+    leave() {
+      if (closed) return;
+      // Delivered even while the page unloads; text/plain is what the host takes from a beacon.
+      navigator.sendBeacon(url('send'), JSON.stringify({ type: MSG.leave }));
+      shut();
+    },
+    close() { t.leave(); },
+  };
+
+  function shut() {
+    closed = true;
+    for (const c of inflight) c.abort();
+  }
+
+  function end(info) {
+    if (closed) return;
+    shut();
+    sink.closed(t, { opened: true, ...info });
+  }
+
+  // Network errors, timeouts, 5xx from a proxy and 409 (an abandoned recv
+  // still held) are retried with a short backoff; anything else is the host's answer.
+  async function request(what, init, timeoutMs) {
+    for (let attempt = 0; ; attempt++) {
+      let res = null;
+      let error = null;
+      const c = new AbortController();
+      const timer = setTimeout(() => c.abort(new Error(`poll/${what} timed out`)), timeoutMs);
+      inflight.add(c);
+      try {
+        res = await fetch(url(what), { ...init, cache: 'no-store', signal: c.signal });
+      } catch (err) {
+        if (closed) throw err;
+        error = err;
+      } finally {
+        clearTimeout(timer);
+        inflight.delete(c);
+      }
+      if (res && res.status < 500 && res.status !== HTTP_CONFLICT) return res;
+      if (attempt >= POLL_RETRY_MS.length) throw error ?? httpError(`poll/${what}`, res);
+      await sleep(POLL_RETRY_MS[attempt]);
+      if (closed) throw new Error('closed');
+    }
+  }
+
+  async function goneReason(res) {
+    try { return (await res.json()).message || 'the host ended the session'; } catch { return 'the host ended the session'; }
+  }
+
+  async function recvLoop() {
+    while (!closed) {
+      let res;
+      let msgs;
+      try {
+        res = await request('recv', {}, POLL_RECV_TIMEOUT_MS);
+        if (res.status === HTTP_GONE) { end({ reason: await goneReason(res) }); return; }
+        if (!res.ok) { end({ reason: `poll/recv answered HTTP ${res.status}` }); return; }
+        msgs = await res.json();
+      } catch (err) {
+        end({ reason: err.message });
+        return;
+      }
+      if (!Array.isArray(msgs)) { toast('The host sent a message this page cannot read.'); continue; }
+      for (const msg of msgs) sink.message(t, msg);
+    }
+  }
+
+  async function postMessage(text) {
+    if (closed) return;
+    let res;
+    try {
+      res = await request('send', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: text }, FETCH_TIMEOUT_MS);
+    } catch (err) {
+      end({ reason: err.message });
+      return;
+    }
+    if (res.status === HTTP_GONE) {
+      end({ reason: await goneReason(res) });
+    } else if (res.status === HTTP_TOO_BIG) {
+      t.leave(); // the WebSocket would close with 1009: same outcome
+      sink.closed(t, { opened: true, code: WS_MESSAGE_TOO_BIG });
+    } else if (!res.ok) {
+      console.warn(`couchplay: poll/send answered HTTP ${res.status}`);
+    }
+  }
+
+  return t;
 }
 
 async function onSignal(msg) {
@@ -177,6 +432,7 @@ async function onSignal(msg) {
 
 function onWelcome(msg) {
   mark('welcome');
+  session.welcomed = true;
   const spectator = msg.role === 'spectator' || !msg.slot;
   body.dataset.slot = spectator ? 'watch' : String(msg.slot);
   body.dataset.role = spectator ? 'spectator' : 'player';
@@ -522,8 +778,7 @@ async function updateStats() {
 
 window.addEventListener('pagehide', () => {
   session.leaving = true;
-  send({ type: MSG.leave });
-  try { session.ws?.close(1000, 'leave'); } catch { /* already closed */ }
+  session.transport?.leave();
   try { session.pc?.close(); } catch { /* already closed */ }
 });
 
@@ -532,7 +787,8 @@ window.addEventListener('pagehide', () => {
 function exposeForTests() {
   window.couchplay = {
     get pc() { return session.pc; },
-    get ws() { return session.ws; },
+    get ws() { return session.transport?.socket ?? null; },
+    get signal() { return session.transport?.name ?? null; },
     get channel() { return session.channel; },
     // Holds these buttons (on top of keyboard/touch/pad) until called with 0.
     sendButtons(bits) { session.bits.extra = bits & 0xffff; flushInput(); },

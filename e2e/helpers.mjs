@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
+import os from 'node:os';
 import { chromium } from 'playwright-core';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -25,6 +26,29 @@ export const chromiumArgs = [
 
 const SERVING = /couchplay: serving (http:\/\/\S+)/;
 
+// Child processes (hosts, proxies) still running. Whatever way the test
+// process ends, each gets SIGTERM by its own PID (or its own process group,
+// for servers with worker processes), so none outlives the tests.
+const children = new Map(); // ChildProcess -> pid or -pgid to signal
+function terminateChildren() {
+  for (const target of children.values()) {
+    try { process.kill(target, 'SIGTERM'); } catch { /* already gone */ }
+  }
+  children.clear();
+}
+process.on('exit', terminateChildren);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => { terminateChildren(); process.exit(128 + os.constants.signals[sig]); });
+}
+
+// Registers proc for terminateChildren; group: proc leads its own process
+// group (spawned detached) and the whole group is signalled.
+export function stopOnExit(proc, { group = false } = {}) {
+  children.set(proc, group ? -proc.pid : proc.pid);
+  // A group is gone once every member let go of the pipes ('close'), not when its leader exits.
+  proc.once(group ? 'close' : 'exit', () => children.delete(proc));
+}
+
 // Starts bin/couchplay on a free loopback port and resolves once /healthz answers.
 // rom: 'builtin:testcard' (default) or null for the built-in game.
 export async function startHost({ rom = 'builtin:testcard', extraArgs = [] } = {}) {
@@ -33,6 +57,7 @@ export async function startHost({ rom = 'builtin:testcard', extraArgs = [] } = {
   if (rom) args.push('--rom', rom);
   args.push(...extraArgs);
   const proc = spawn(hostBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  stopOnExit(proc);
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
   const url = await new Promise((resolve, reject) => {

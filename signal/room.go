@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"couchplay/emu"
 	"couchplay/stream"
@@ -12,10 +13,16 @@ import (
 // ErrRoomFull means every player slot and spectator seat is taken.
 var ErrRoomFull = errors.New("the room is full: all 4 player slots and every spectator seat are taken")
 
+// ReserveFor is how long a player's slot waits for its page to reconnect after
+// the connection dropped without a leave (Wi-Fi blip, phone screen locked).
+const ReserveFor = 20 * time.Second
+
 // Member is one browser in the room.
 type Member struct {
 	Token string
 	slot  int // 1–4, or 0 for a spectator; guarded by Room.mu
+	// reservedUntil is set while the slot waits for this member to reconnect.
+	reservedUntil time.Time
 
 	lastSeq uint8 // newest input sequence number applied; guarded by Room.mu
 	seqSeen bool
@@ -29,11 +36,45 @@ type Room struct {
 	spectators    map[*Member]struct{}
 	maxSpectators int
 	buttons       [emu.Ports]emu.Buttons
+	now           func() time.Time // injected by tests
 }
 
 // NewRoom makes an empty room.
 func NewRoom(maxSpectators int) *Room {
-	return &Room{spectators: map[*Member]struct{}{}, maxSpectators: maxSpectators}
+	return &Room{spectators: map[*Member]struct{}{}, maxSpectators: maxSpectators, now: time.Now}
+}
+
+// holder is who occupies slot index i, treating an expired reservation as free.
+func (r *Room) holder(i int) *Member {
+	m := r.slots[i]
+	if m != nil && !m.reservedUntil.IsZero() && !r.now().Before(m.reservedUntil) {
+		r.slots[i] = nil
+		m.slot = 0
+		return nil
+	}
+	return m
+}
+
+// Rejoin seats a browser: with the token of a slot that is waiting for its
+// page to reconnect, it gets that slot back; otherwise it joins as new (Join)
+// with a fresh token.
+func (r *Room) Rejoin(token string, want int, watch bool) (m *Member, slot int, notice string, err error) {
+	if token != "" && !watch {
+		r.mu.Lock()
+		for i := range r.slots {
+			if old := r.holder(i); old != nil && old.Token == token && !old.reservedUntil.IsZero() {
+				m = &Member{Token: token, slot: i + 1}
+				r.slots[i] = m // a fresh Member, so the old session's late Leave/Drop is a no-op
+				old.slot = 0
+				r.mu.Unlock()
+				return m, i + 1, "", nil
+			}
+		}
+		r.mu.Unlock()
+	}
+	m = &Member{Token: newToken()}
+	slot, notice, err = r.Join(m, want, watch)
+	return m, slot, notice, err
 }
 
 // Join seats m: in slot want (1–4) if asked and free, else the lowest free slot,
@@ -46,7 +87,7 @@ func (r *Room) Join(m *Member, want int, watch bool) (slot int, notice string, e
 		return r.seatSpectator(m, "")
 	}
 	if want >= 1 && want <= emu.Ports {
-		if r.slots[want-1] == nil {
+		if r.holder(want-1) == nil {
 			r.slots[want-1] = m
 			m.slot = want
 			return want, "", nil
@@ -59,8 +100,8 @@ func (r *Room) Join(m *Member, want int, watch bool) (slot int, notice string, e
 	if want < 0 {
 		return r.seatSpectator(m, fmt.Sprintf("There is no such player slot (slots are 1 to %d); you are watching.", emu.Ports))
 	}
-	for i, holder := range r.slots {
-		if holder == nil {
+	for i := range r.slots {
+		if r.holder(i) == nil {
 			r.slots[i] = m
 			m.slot = i + 1
 			return i + 1, "", nil
@@ -90,12 +131,26 @@ func (r *Room) Leave(m *Member) {
 	m.slot = 0
 }
 
+// Drop is Leave for a connection that ended without a leave: a player's slot
+// stays reserved for ReserveFor so the page can reconnect to it (Rejoin).
+func (r *Room) Drop(m *Member) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m.slot > 0 && r.slots[m.slot-1] == m {
+		m.reservedUntil = r.now().Add(ReserveFor)
+		r.buttons[m.slot-1] = 0
+		return
+	}
+	delete(r.spectators, m)
+	m.slot = 0
+}
+
 // SetInput applies an input message from m. Spectators' input and messages
 // that arrive after a newer one (the channel is unordered) are ignored.
 func (r *Room) SetInput(m *Member, in stream.Input) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if m.slot == 0 || r.slots[m.slot-1] != m {
+	if m.slot == 0 || r.slots[m.slot-1] != m || !m.reservedUntil.IsZero() {
 		return
 	}
 	if m.seqSeen && !stream.Newer(in.Seq, m.lastSeq) {
@@ -124,8 +179,8 @@ func (r *Room) Roster() (players []int, spectators int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	players = []int{}
-	for i, holder := range r.slots {
-		if holder != nil {
+	for i := range r.slots {
+		if r.holder(i) != nil {
 			players = append(players, i+1)
 		}
 	}

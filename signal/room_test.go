@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"couchplay/emu"
 	"couchplay/stream"
@@ -103,5 +104,76 @@ func TestRoomInput(t *testing.T) {
 	r.SetInput(p2, stream.Input{Seq: 11, Buttons: emu.ButtonA})
 	if r.Buttons(1) != 0 {
 		t.Fatal("input from a member who left was applied")
+	}
+}
+
+func TestDroppedSlotWaitsForItsPage(t *testing.T) {
+	r := NewRoom(4)
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+
+	p1, _, _, _ := r.Rejoin("", 0, false)
+	p2, slot2, _, _ := r.Rejoin("", 0, false)
+	if slot2 != 2 || p2.Token == "" || p2.Token == p1.Token {
+		t.Fatalf("slot %d token %q", slot2, p2.Token)
+	}
+	r.SetInput(p2, stream.Input{Seq: 1, Buttons: emu.ButtonA})
+	r.Drop(p2) // connection lost, no leave
+
+	if r.Buttons(1) != 0 {
+		t.Fatal("a dropped player still holds buttons")
+	}
+	if players, _ := r.Roster(); !slices.Equal(players, []int{1, 2}) {
+		t.Fatalf("reserved slot not shown as taken: %v", players)
+	}
+	// A newcomer does not get the reserved slot.
+	other, slot, _, _ := r.Rejoin("", 0, false)
+	if slot != 3 {
+		t.Fatalf("newcomer got slot %d, want 3", slot)
+	}
+	// A wrong token is a newcomer too.
+	if _, slot, _, _ := r.Rejoin("not-a-token", 0, false); slot != 4 {
+		t.Fatalf("wrong token got slot %d, want 4", slot)
+	}
+	r.Leave(other)
+
+	// The page comes back with its token within the reservation: same slot.
+	now = now.Add(ReserveFor - time.Second)
+	back, slot, notice, err := r.Rejoin(p2.Token, 0, false)
+	if err != nil || slot != 2 || notice != "" || back.Token != p2.Token {
+		t.Fatalf("rejoin: slot %d notice %q err %v", slot, notice, err)
+	}
+	r.SetInput(back, stream.Input{Seq: 1, Buttons: emu.ButtonB})
+	if r.Buttons(1) != emu.ButtonB {
+		t.Fatal("rejoined player's input not applied")
+	}
+	// The old session's late cleanup does not free the slot it lost.
+	r.Drop(p2)
+	r.Leave(p2)
+	if r.Slot(back) != 2 || r.Buttons(1) != emu.ButtonB {
+		t.Fatal("the old connection's cleanup disturbed the rejoined player")
+	}
+	// A connected player's token cannot be used to steal its slot (a duplicated tab).
+	if _, slot, _, _ := r.Rejoin(back.Token, 0, false); slot == 2 {
+		t.Fatal("a second page took a connected player's slot")
+	}
+}
+
+func TestReservationExpires(t *testing.T) {
+	r := NewRoom(4)
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	p1, _, _, _ := r.Rejoin("", 0, false)
+	r.Drop(p1)
+	now = now.Add(ReserveFor)
+	if players, _ := r.Roster(); len(players) != 0 {
+		t.Fatalf("expired reservation still counted: %v", players)
+	}
+	if _, slot, _, _ := r.Rejoin(p1.Token, 0, false); slot != 1 {
+		t.Fatalf("slot 1 not free again (got %d)", slot)
+	}
+	// Too late to come back: the old token joins as new.
+	if _, slot, _, _ := r.Rejoin(p1.Token, 0, false); slot != 2 {
+		t.Fatalf("late rejoin got slot %d, want a new slot 2", slot)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"couchplay/emu"
 	"couchplay/stream"
 )
@@ -48,6 +50,9 @@ type Server struct {
 	urls []string
 	mdns *advertiser
 
+	polls pollSessions // sessions carried by HTTP long-polling
+	wheps whepSessions // WHEP viewers
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	closing  bool
@@ -69,6 +74,11 @@ func New(cfg Config, hub *stream.Hub, room *Room) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /ws", s.handleWebSocket)
+	mux.HandleFunc("POST /poll/open", s.handlePollOpen)
+	mux.HandleFunc("POST /poll/send", s.handlePollSend)
+	mux.HandleFunc("GET /poll/recv", s.handlePollRecv)
+	mux.HandleFunc("POST /whep", s.handleWHEP)
+	mux.HandleFunc("DELETE /whep/{id}", s.handleWHEPDelete)
 	mux.Handle("GET /", noCache(http.FileServerFS(cfg.Client)))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	return s
@@ -128,16 +138,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.mdns != nil {
 		s.mdns.Shutdown()
 	}
-	err := s.http.Shutdown(ctx)
+	// Tell every browser why, give the transports a moment to deliver it, then end.
 	for _, ss := range sessions {
-		ss.close(CodeShutdown, "the host is shutting down")
+		ss.reply(errorMessage(CodeShutdown, "the host is shutting down"))
+		ss.closeAfterFlush(websocket.StatusGoingAway, "the host is shutting down")
 	}
+	s.stopPolling()
+	err := s.http.Shutdown(ctx) // waits for long-polls, which the close above answers
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return ctx.Err()
+		err = ctx.Err()
+	}
+	for _, ss := range sessions {
+		ss.finish()
 	}
 	return err
 }
@@ -228,7 +244,7 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, upgradeHelp)
 		return
 	}
-	s.serveSession(w, r)
+	s.serveWebSocket(w, r)
 }
 
 // headerHasToken reports whether a comma-separated header contains token.

@@ -1,13 +1,10 @@
 package signal
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
@@ -18,130 +15,98 @@ import (
 )
 
 const (
-	pingInterval = 20 * time.Second
-	pingTimeout  = 10 * time.Second
-	writeTimeout = 10 * time.Second
-	sendQueueLen = 64 // messages waiting for the writer; a socket that falls this far behind is closed
+	sendQueueLen = 64 // messages waiting for the transport; a client that falls this far behind is dropped
 	// errorInterval spaces out repeated bad_input answers so a misbehaving
 	// client cannot make the host flood its own socket or log.
 	errorInterval = time.Second
 )
 
-// session is one browser's WebSocket: the HTTP handler goroutine reads, one
-// writer goroutine writes (galene's pattern), and all state changes go through
-// the reader so they need no locking beyond the candidate queue.
+// session is one browser's signalling conversation, whatever carries it (a
+// WebSocket, or HTTP long-polling when a proxy blocks WebSockets). Messages
+// from the browser go through receive, one at a time; messages to it are queued
+// on send and drained by the transport.
 type session struct {
-	srv    *Server
-	conn   *websocket.Conn
-	log    *slog.Logger
-	send   chan outgoing
-	cancel context.CancelFunc
-	left   sync.Once
+	srv  *Server
+	log  *slog.Logger
+	send chan outgoing
+	done chan struct{} // closed when the session has ended
+	end  sync.Once
 
-	member *Member
-	peer   *stream.Peer
+	handling sync.Mutex // one message at a time (poll POSTs may overlap)
+	member   *Member
+	peer     *stream.Peer
 
 	mu         sync.Mutex
 	offered    bool      // the offer is queued, so candidates may follow it
 	candidates []Message // local candidates gathered before the offer was queued
 	lastError  time.Time // last bad_input answer
+	left       bool      // the browser said leave: free the slot, reserve nothing
 }
 
-func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		OriginPatterns:  s.cfg.TrustedOrigins,
-		CompressionMode: websocket.CompressionContextTakeover,
-	})
-	if err != nil {
-		// Accept has answered (403 for a foreign Origin, 400 for a bad handshake).
-		s.log.Warn("WebSocket handshake refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "host", r.Host, "err", err)
-		return
-	}
-	conn.SetReadLimit(ReadLimit)
-	ctx, cancel := context.WithCancel(context.Background())
-	ss := &session{
-		srv: s, conn: conn, cancel: cancel, send: make(chan outgoing, sendQueueLen),
-		log: s.log.With("remote", r.RemoteAddr),
-	}
+// outgoing is one entry of the send queue: a message, or the request to end
+// the conversation once what is queued before it has been delivered.
+type outgoing struct {
+	msg         Message
+	close       bool
+	closeCode   websocket.StatusCode
+	closeReason string
+}
+
+// newSession registers a session; it fails while the host shuts down. A
+// transport that serves it from its own goroutine asks for that goroutine to
+// be counted (wg), under the same lock Shutdown sets closing with, so Shutdown
+// never waits on a group that can still grow.
+func (s *Server) newSession(log *slog.Logger, counted bool) (*session, error) {
+	ss := &session{srv: s, log: log, send: make(chan outgoing, sendQueueLen), done: make(chan struct{})}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closing {
-		s.mu.Unlock()
-		cancel()
-		conn.Close(websocket.StatusGoingAway, "the host is shutting down")
-		return
+		return nil, errors.New("the host is shutting down")
 	}
 	s.sessions[ss] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
-
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		ss.writeLoop(ctx)
-	}()
-	ss.readLoop(ctx)
-
-	ss.leave()
-	cancel()
-	<-writerDone
-	conn.CloseNow()
-	s.mu.Lock()
-	delete(s.sessions, ss)
-	s.mu.Unlock()
-}
-
-func (ss *session) readLoop(ctx context.Context) {
-	for {
-		typ, data, err := ss.conn.Read(ctx)
-		if err != nil {
-			status := websocket.CloseStatus(err)
-			switch {
-			case status == websocket.StatusMessageTooBig:
-				ss.log.Warn("closed a socket that sent a message over the size limit", "limit", ReadLimit)
-			case status == -1 && !errors.Is(err, context.Canceled):
-				ss.log.Debug("socket read ended", "err", err)
-			}
-			return
-		}
-		if typ != websocket.MessageText {
-			ss.reply(errorMessage(CodeBadMessage, "signalling messages are JSON text, not binary"))
-			continue
-		}
-		msg, err := DecodeMessage(data)
-		if err != nil {
-			var perr *ProtocolError
-			if errors.As(err, &perr) {
-				ss.log.Info("bad signalling message", "code", perr.Code, "err", perr.Text)
-				ss.reply(errorMessage(perr.Code, perr.Text))
-				continue
-			}
-			return
-		}
-		if !ss.handle(msg) {
-			return
-		}
+	if counted {
+		s.wg.Add(1)
 	}
+	return ss, nil
 }
 
-// handle acts on one message; false ends the session.
-func (ss *session) handle(msg Message) bool {
+// receive handles one raw message from the browser.
+func (ss *session) receive(data []byte) {
+	ss.handling.Lock()
+	defer ss.handling.Unlock()
+	msg, err := DecodeMessage(data)
+	if err != nil {
+		var perr *ProtocolError
+		if errors.As(err, &perr) {
+			ss.log.Info("bad signalling message", "code", perr.Code, "err", perr.Text)
+			ss.reply(errorMessage(perr.Code, perr.Text))
+		}
+		return
+	}
+	ss.handle(msg)
+}
+
+func (ss *session) handle(msg Message) {
 	switch msg.Type {
 	case TypeJoin:
 		if ss.member != nil {
-			ss.reply(errorMessage(CodeAlreadyJoined, "this socket has joined already"))
-			return true
+			ss.reply(errorMessage(CodeAlreadyJoined, "this connection has joined already"))
+			return
 		}
-		return ss.join(msg)
+		ss.join(msg)
+		return
 	case TypeLeave:
 		ss.log.Info("left")
-		ss.leave() // free the slot before the close handshake
-		ss.conn.Close(websocket.StatusNormalClosure, "left")
-		return false
+		ss.mu.Lock()
+		ss.left = true
+		ss.mu.Unlock()
+		ss.finish() // free the slot before the transport says goodbye
+		ss.closeAfterFlush(websocket.StatusNormalClosure, "left")
+		return
 	}
 	if ss.peer == nil {
 		ss.reply(errorMessage(CodeNotJoined, "send a join message first"))
-		return true
+		return
 	}
 	switch msg.Type {
 	case TypeAnswer:
@@ -151,34 +116,32 @@ func (ss *session) handle(msg Message) bool {
 		}
 	case TypeCandidate:
 		if msg.Candidate == nil || msg.Candidate.Candidate == "" {
-			return true // end of candidates
+			return // end of candidates
 		}
 		if err := ss.peer.AddCandidate(*msg.Candidate); err != nil {
 			ss.reply(errorMessage(CodeBadCandidate, "the host could not use an ICE candidate: "+err.Error()))
 		}
 	}
-	return true
 }
 
-func (ss *session) join(msg Message) bool {
+func (ss *session) join(msg Message) {
 	srv := ss.srv
-	ss.member = &Member{Token: newToken()}
-	slot, notice, err := srv.room.Join(ss.member, msg.Slot, msg.Watch)
+	member, slot, notice, err := srv.room.Rejoin(msg.Token, msg.Slot, msg.Watch)
 	if err != nil {
-		ss.member = nil
 		ss.log.Warn("join refused", "err", err)
 		ss.reply(errorMessage(CodeFull, err.Error()))
 		ss.closeAfterFlush(websocket.StatusTryAgainLater, "room full")
-		return true // keep reading until the close handshake ends the socket
+		return
 	}
+	ss.member = member
 	role := RolePlayer
 	if slot == 0 {
 		role = RoleSpectator
 	}
 	ss.log = ss.log.With("slot", slot)
-	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch)
+	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch, "rejoined", msg.Token != "" && msg.Token == member.Token)
 	game := srv.cfg.Game
-	ss.reply(Message{Type: TypeWelcome, Slot: slot, Role: role, Token: ss.member.Token, Notice: notice,
+	ss.reply(Message{Type: TypeWelcome, Slot: slot, Role: role, Token: member.Token, Notice: notice,
 		Game: &GameInfo{Name: game.Name, Width: game.Width, Height: game.Height}})
 	srv.broadcastRoster()
 
@@ -194,9 +157,11 @@ func (ss *session) join(msg Message) bool {
 		ss.log.Error("cannot create peer", "err", err)
 		ss.reply(errorMessage(CodeWebRTC, "the host could not start the stream: "+err.Error()))
 		ss.closeAfterFlush(websocket.StatusInternalError, "no stream")
-		return true
+		return
 	}
+	ss.mu.Lock()
 	ss.peer = peer
+	ss.mu.Unlock()
 	ss.reply(Message{Type: TypeOffer, SDP: offer})
 	ss.mu.Lock()
 	ss.offered = true
@@ -206,7 +171,6 @@ func (ss *session) join(msg Message) bool {
 	for _, c := range pending {
 		ss.reply(c)
 	}
-	return true
 }
 
 // localCandidate trickles a host candidate, after the offer it belongs to.
@@ -241,86 +205,48 @@ func (ss *session) input(data []byte) {
 	ss.srv.room.SetInput(ss.member, in)
 }
 
-// leave frees the slot and the peer, once: on a leave message or when the socket ends.
-func (ss *session) leave() {
-	ss.left.Do(func() {
-		if ss.peer != nil {
-			ss.peer.Close()
+// finish ends the session once: the peer closes and the slot is freed, or,
+// when the connection dropped without a leave, kept for the page's token so a
+// reconnect gets it back. Transports call it when their connection ends.
+func (ss *session) finish() {
+	ss.end.Do(func() {
+		close(ss.done)
+		ss.mu.Lock()
+		peer, left := ss.peer, ss.left
+		ss.mu.Unlock()
+		if peer != nil {
+			peer.Close()
 		}
+		ss.srv.mu.Lock()
+		delete(ss.srv.sessions, ss)
+		ss.srv.mu.Unlock()
 		if ss.member != nil {
-			ss.srv.room.Leave(ss.member)
+			if left {
+				ss.srv.room.Leave(ss.member)
+			} else {
+				ss.srv.room.Drop(ss.member)
+			}
 			ss.srv.broadcastRoster()
 		}
 	})
 }
 
-// outgoing is one entry of the writer's queue: a message, or a request to close.
-type outgoing struct {
-	msg         Message
-	close       bool
-	closeCode   websocket.StatusCode
-	closeReason string
-}
-
-// reply queues a message for the writer. A socket whose queue is full is not
-// reading: it is closed rather than let to hold memory.
+// reply queues a message for the transport. A client whose queue is full is
+// not reading: it is dropped rather than let to hold memory.
 func (ss *session) reply(msg Message) { ss.enqueue(outgoing{msg: msg}) }
 
 func (ss *session) enqueue(out outgoing) {
 	select {
 	case ss.send <- out:
 	default:
-		ss.log.Warn("closing a socket that stopped reading")
-		ss.conn.CloseNow()
+		ss.log.Warn("dropping a client that stopped reading")
+		go ss.finish() // not on the caller's goroutine: it may hold session locks
 	}
 }
 
-// closeAfterFlush lets the writer send what is queued, then closes.
+// closeAfterFlush lets the transport deliver what is queued, then end.
 func (ss *session) closeAfterFlush(code websocket.StatusCode, reason string) {
 	ss.enqueue(outgoing{close: true, closeCode: code, closeReason: reason})
-}
-
-// close ends the session from outside (shutdown).
-func (ss *session) close(code, text string) {
-	ss.reply(errorMessage(code, text))
-	ss.closeAfterFlush(websocket.StatusGoingAway, text)
-}
-
-func (ss *session) writeLoop(ctx context.Context) {
-	ping := time.NewTicker(pingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
-			err := ss.conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				ss.log.Info("socket did not answer a ping; closing", "err", err)
-				ss.conn.CloseNow()
-				return
-			}
-		case out := <-ss.send:
-			if out.close {
-				ss.conn.Close(out.closeCode, out.closeReason)
-				return
-			}
-			data, err := json.Marshal(out.msg)
-			if err != nil {
-				ss.log.Error("cannot encode message", "err", err)
-				continue
-			}
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err = ss.conn.Write(wctx, websocket.MessageText, data)
-			cancel()
-			if err != nil {
-				ss.conn.CloseNow()
-				return
-			}
-		}
-	}
 }
 
 func (s *Server) broadcastRoster() {

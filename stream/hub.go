@@ -245,7 +245,8 @@ func (h *Hub) Shutdown() {
 type PeerEvents struct {
 	Candidate func(webrtc.ICECandidateInit) // a local ICE candidate to trickle to the browser
 	Input     func(msg []byte)              // a data channel message from the browser
-	Failed    func(reason string)           // the connection failed or was closed by the far end
+	Failed    func(reason string)           // the connection failed (no route, the far end vanished)
+	Closed    func()                        // the peer ended, for any reason; called once
 }
 
 // Peer is one browser's PeerConnection.
@@ -254,26 +255,49 @@ type Peer struct {
 	pc        *webrtc.PeerConnection
 	ev        PeerEvents
 	closeOnce sync.Once
+	endSaid   atomic.Bool // Closed was called
 
 	mu        sync.Mutex
 	connected bool // counted in hub.connected
 	closed    bool
 }
 
-// NewPeer creates a PeerConnection carrying the shared tracks and an input
-// data channel, and returns it with the host's SDP offer.
-func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
+// newPeer creates a PeerConnection with couchplay's settings and its state bookkeeping.
+func (h *Hub) newPeer(ev PeerEvents) (*Peer, error) {
 	h.mu.Lock()
 	closed := h.closed
 	h.mu.Unlock()
 	if closed {
-		return nil, "", errors.New("host is shutting down")
+		return nil, errors.New("host is shutting down")
 	}
 	pc, err := h.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
-		return nil, "", fmt.Errorf("new peer connection: %w", err)
+		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	p := &Peer{hub: h, pc: pc, ev: ev}
+	pc.OnConnectionStateChange(p.stateChanged)
+	return p, nil
+}
+
+// register adds a set-up peer to the hub, unless the hub shut down meanwhile.
+func (h *Hub) register(p *Peer) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("host is shutting down")
+	}
+	h.peers[p] = struct{}{}
+	return nil
+}
+
+// NewPeer creates a PeerConnection carrying the shared tracks and an input
+// data channel, and returns it with the host's SDP offer.
+func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
+	p, err := h.newPeer(ev)
+	if err != nil {
+		return nil, "", err
+	}
+	pc := p.pc
 	fail := func(err error) (*Peer, string, error) {
 		p.Close()
 		return nil, "", err
@@ -300,7 +324,6 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 			ev.Candidate(c.ToJSON())
 		}
 	})
-	pc.OnConnectionStateChange(p.stateChanged)
 
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -317,9 +340,9 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 	case <-gathered:
 	case <-time.After(gatherWait):
 	}
-	h.mu.Lock()
-	h.peers[p] = struct{}{}
-	h.mu.Unlock()
+	if err := h.register(p); err != nil {
+		return fail(err)
+	}
 	return p, pc.LocalDescription().SDP, nil
 }
 
@@ -342,8 +365,19 @@ func (p *Peer) stateChanged(webrtc.PeerConnectionState) {
 			p.hub.connected.Add(-1)
 		}
 	}
-	if state == webrtc.PeerConnectionStateFailed && p.ev.Failed != nil && !p.isClosed() {
+	switch {
+	case state == webrtc.PeerConnectionStateFailed && p.ev.Failed != nil && !p.isClosed():
 		p.ev.Failed("the WebRTC connection failed (no route between browser and host?)")
+	case state == webrtc.PeerConnectionStateClosed:
+		p.ended() // the far end closed it (DTLS close_notify), or Close did
+	}
+}
+
+// ended reports the end of the peer once. Not a sync.Once: the Closed handler
+// usually calls Close, which comes back here, and must not wait on itself.
+func (p *Peer) ended() {
+	if p.ev.Closed != nil && p.endSaid.CompareAndSwap(false, true) {
+		p.ev.Closed()
 	}
 }
 
@@ -396,5 +430,6 @@ func (p *Peer) Close() {
 		if err := p.pc.Close(); err != nil {
 			p.hub.log.Debug("peer close", "err", err)
 		}
+		p.ended()
 	})
 }
