@@ -56,6 +56,7 @@ const session = {
   pendingCandidates: [], // remote candidates that arrived before the offer was applied
   leaving: false, // pagehide: closes are expected from here on
   failed: false,
+  reconnects: 0, // attempts since the connection dropped; 0 = connected
   seq: 0,
   sent: -1, // last button state sent, -1 = none yet
   bits: { keys: 0, touch: 0, pad: 0, extra: 0 },
@@ -99,7 +100,7 @@ function mark(name) {
 
 // ---------- signalling ----------
 //
-// Two transports carry the same JSON messages (POLL.md): `ws`, the WebSocket,
+// Two transports carry the same JSON messages (README, Wire protocol): `ws`, the WebSocket,
 // and `poll`, HTTP long-polling for when something between the page and the
 // host (usually a reverse proxy that drops the Upgrade/Connection headers)
 // cannot carry a WebSocket. A transport is {name, joined, opened, send(msg),
@@ -177,7 +178,9 @@ const sink = {
     session.transport = null;
     // Never opened, or cut before the host even said welcome: the WebSocket
     // cannot get through. Try the same thing over plain HTTP.
-    if (t.name === 'ws' && (!info.opened || (info.code === WS_ABNORMAL_CLOSE && !session.welcomed))) {
+    if (session.reconnects > 0 || (t.name === 'ws' && session.welcomed && info.code !== WS_MESSAGE_TOO_BIG)) {
+      reconnect();
+    } else if (t.name === 'ws' && (!info.opened || (info.code === WS_ABNORMAL_CLOSE && !session.welcomed))) {
       fallBack();
     } else if (info.code === WS_MESSAGE_TOO_BIG) {
       fail('The host closed the connection: a message was too big.');
@@ -243,6 +246,40 @@ function wsTransport(ws, early) {
   return t;
 }
 
+// Delays before each reconnection attempt: a Wi-Fi blip or a phone waking up
+// is back in well under 2 s, and the host keeps the slot for the session token
+// for 20 s. After the last one the page says the host is gone.
+const RECONNECT_MS = [100, 250, 500, 1000, 1500, 2000];
+
+// reconnect rejoins after the signalling dropped: the join carries the session
+// token, so the host hands back the same slot, and a fresh offer restarts the stream.
+async function reconnect() {
+  const attempt = session.reconnects++;
+  if (attempt >= RECONNECT_MS.length) {
+    session.reconnects = 0;
+    fail(`Lost the connection to the couchplay host at ${hostURL()} — is it still running?`);
+    return;
+  }
+  if (attempt === 0) {
+    body.dataset.state = 'connecting';
+    setStatus('Connection lost — reconnecting…');
+    releaseAll();
+    try { session.pc?.close(); } catch { /* already closed */ }
+    session.pc = null;
+    session.channel = null;
+    session.pendingCandidates = [];
+    session.welcomed = false;
+    firstFrameWatched = false;
+  }
+  await sleep(RECONNECT_MS[attempt]);
+  if (session.leaving || session.failed) return;
+  try {
+    wsTransport(new WebSocket(wsURL()), null);
+  } catch (err) {
+    reconnect();
+  }
+}
+
 // The WebSocket cannot get through: find out why (for the notice), then carry
 // on over HTTP long-polling.
 async function fallBack() {
@@ -305,7 +342,7 @@ async function openPoll() {
   return pollTransport(id);
 }
 
-// The long-poll transport (POLL.md): one outstanding GET recv, re-issued as
+// The long-poll transport (README, Wire protocol): one outstanding GET recv, re-issued as
 // soon as it answers; sends are POSTs, one at a time so they arrive in order.
 function pollTransport(id) {
   const url = (what) => {
@@ -433,6 +470,7 @@ async function onSignal(msg) {
 function onWelcome(msg) {
   mark('welcome');
   session.welcomed = true;
+  session.reconnects = 0;
   const spectator = msg.role === 'spectator' || !msg.slot;
   body.dataset.slot = spectator ? 'watch' : String(msg.slot);
   body.dataset.role = spectator ? 'spectator' : 'player';

@@ -2,7 +2,7 @@
 // a page whose host goes away says so instead of hanging.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHost, launchBrowser, openPage, waitState, waitSlot, health, poll, closeAll, serveAssetsOnly } from './helpers.mjs';
+import { startHost, launchBrowser, openPage, waitState, waitSlot, waitColour, health, poll, closeAll, serveAssetsOnly } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -22,6 +22,35 @@ test('closing a page frees its slot', async () => {
     const again = await openPage(browser, host);
     assert.equal(await waitSlot(again), '1');
     await again.context().close();
+  } finally {
+    await host.stop();
+  }
+});
+
+test('a dropped connection rejoins the same slot and keeps playing', async () => {
+  const host = await startHost();
+  try {
+    const first = await openPage(browser, host);
+    assert.equal(await waitSlot(first), '1');
+    const page = await openPage(browser, host);
+    await waitState(page, 'playing');
+    assert.equal(await waitSlot(page), '2');
+
+    // The signalling connection drops without a leave (Wi-Fi blip).
+    await page.evaluate(() => window.couchplay.ws.close());
+    // A second welcome: the page noticed the drop and joined again.
+    await poll(() => page.evaluate(() => performance.getEntriesByName('couchplay:welcome').length >= 2), 'the page to rejoin');
+    await waitState(page, 'playing');
+    assert.equal(await page.evaluate(() => document.body.dataset.slot), '2');
+
+    // Still player 2: A turns the test card red.
+    await page.keyboard.down('KeyX');
+    await waitColour(page, 'red');
+    await page.keyboard.up('KeyX');
+    await waitColour(page, 'black');
+    assert.equal((await health(host)).players, 2);
+    await page.context().close();
+    await first.context().close();
   } finally {
     await host.stop();
   }
