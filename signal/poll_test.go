@@ -183,4 +183,16 @@ func TestReconnectGetsTheSameSlot(t *testing.T) {
 	if m := next(t, ctx, back, TypeWelcome); m.Slot != 2 || m.Token != welcome.Token {
 		t.Fatalf("reconnect got %+v, want slot 2 with the same token", m)
 	}
+
+	// The same token again while that connection is open (a half-open socket
+	// the host has not noticed yet): the new one wins, the old one is told.
+	again := h.dial(t, ctx)
+	defer again.CloseNow()
+	send(t, ctx, again, `{"type":"join","token":"`+welcome.Token+`"}`)
+	if m := next(t, ctx, again, TypeWelcome); m.Slot != 2 {
+		t.Fatalf("takeover got slot %d, want 2", m.Slot)
+	}
+	if m := next(t, ctx, back, TypeError); m.Code != CodeReplaced {
+		t.Fatalf("replaced connection got %+v", m)
+	}
 }

@@ -37,6 +37,7 @@ const (
 	CodeBadCandidate  = "bad_candidate" // one unusable ICE candidate; the session goes on
 	CodeWebRTC        = "webrtc"
 	CodeShutdown      = "shutdown"
+	CodeReplaced      = "replaced" // a rejoin with this session's token took the slot
 )
 
 // ReadLimit is the largest message the host reads; a bigger one closes the

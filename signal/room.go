@@ -23,6 +23,9 @@ type Member struct {
 	slot  int // 1–4, or 0 for a spectator; guarded by Room.mu
 	// reservedUntil is set while the slot waits for this member to reconnect.
 	reservedUntil time.Time
+	// replaced is called (outside the room's lock) when a rejoin with this
+	// member's token takes its slot while it still looks connected.
+	replaced func()
 
 	lastSeq uint8 // newest input sequence number applied; guarded by Room.mu
 	seqSeen bool
@@ -55,24 +58,31 @@ func (r *Room) holder(i int) *Member {
 	return m
 }
 
-// Rejoin seats a browser: with the token of a slot that is waiting for its
-// page to reconnect, it gets that slot back; otherwise it joins as new (Join)
+// Rejoin seats a browser: with the token of a player slot, it gets that slot
+// back — whether the old connection was seen to drop or not (a phone that lost
+// Wi-Fi leaves a half-open socket the host notices only at the next ping), and
+// the old connection is told it was replaced. Otherwise it joins as new (Join)
 // with a fresh token.
-func (r *Room) Rejoin(token string, want int, watch bool) (m *Member, slot int, notice string, err error) {
+func (r *Room) Rejoin(token string, want int, watch bool, replaced func()) (m *Member, slot int, notice string, err error) {
 	if token != "" && !watch {
 		r.mu.Lock()
 		for i := range r.slots {
-			if old := r.holder(i); old != nil && old.Token == token && !old.reservedUntil.IsZero() {
-				m = &Member{Token: token, slot: i + 1}
+			if old := r.holder(i); old != nil && old.Token == token {
+				m = &Member{Token: token, slot: i + 1, replaced: replaced}
 				r.slots[i] = m // a fresh Member, so the old session's late Leave/Drop is a no-op
+				r.buttons[i] = 0
 				old.slot = 0
+				wasConnected := old.reservedUntil.IsZero()
 				r.mu.Unlock()
+				if wasConnected && old.replaced != nil {
+					old.replaced()
+				}
 				return m, i + 1, "", nil
 			}
 		}
 		r.mu.Unlock()
 	}
-	m = &Member{Token: newToken()}
+	m = &Member{Token: newToken(), replaced: replaced}
 	slot, notice, err = r.Join(m, want, watch)
 	return m, slot, notice, err
 }

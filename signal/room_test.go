@@ -112,8 +112,8 @@ func TestDroppedSlotWaitsForItsPage(t *testing.T) {
 	now := time.Unix(1000, 0)
 	r.now = func() time.Time { return now }
 
-	p1, _, _, _ := r.Rejoin("", 0, false)
-	p2, slot2, _, _ := r.Rejoin("", 0, false)
+	p1, _, _, _ := rejoin(r, "", 0, false)
+	p2, slot2, _, _ := rejoin(r, "", 0, false)
 	if slot2 != 2 || p2.Token == "" || p2.Token == p1.Token {
 		t.Fatalf("slot %d token %q", slot2, p2.Token)
 	}
@@ -127,19 +127,19 @@ func TestDroppedSlotWaitsForItsPage(t *testing.T) {
 		t.Fatalf("reserved slot not shown as taken: %v", players)
 	}
 	// A newcomer does not get the reserved slot.
-	other, slot, _, _ := r.Rejoin("", 0, false)
+	other, slot, _, _ := rejoin(r, "", 0, false)
 	if slot != 3 {
 		t.Fatalf("newcomer got slot %d, want 3", slot)
 	}
 	// A wrong token is a newcomer too.
-	if _, slot, _, _ := r.Rejoin("not-a-token", 0, false); slot != 4 {
+	if _, slot, _, _ := rejoin(r, "not-a-token", 0, false); slot != 4 {
 		t.Fatalf("wrong token got slot %d, want 4", slot)
 	}
 	r.Leave(other)
 
 	// The page comes back with its token within the reservation: same slot.
 	now = now.Add(ReserveFor - time.Second)
-	back, slot, notice, err := r.Rejoin(p2.Token, 0, false)
+	back, slot, notice, err := rejoin(r, p2.Token, 0, false)
 	if err != nil || slot != 2 || notice != "" || back.Token != p2.Token {
 		t.Fatalf("rejoin: slot %d notice %q err %v", slot, notice, err)
 	}
@@ -153,27 +153,37 @@ func TestDroppedSlotWaitsForItsPage(t *testing.T) {
 	if r.Slot(back) != 2 || r.Buttons(1) != emu.ButtonB {
 		t.Fatal("the old connection's cleanup disturbed the rejoined player")
 	}
-	// A connected player's token cannot be used to steal its slot (a duplicated tab).
-	if _, slot, _, _ := r.Rejoin(back.Token, 0, false); slot == 2 {
-		t.Fatal("a second page took a connected player's slot")
+	// A rejoin while the old connection still looks alive (half-open after a
+	// Wi-Fi drop) takes the slot too, and the old connection is told.
+	var replaced bool
+	r.mu.Lock()
+	back.replaced = func() { replaced = true }
+	r.mu.Unlock()
+	again, slot, _, _ := rejoin(r, back.Token, 0, false)
+	if slot != 2 || !replaced || r.Slot(back) != 0 || r.Slot(again) != 2 {
+		t.Fatalf("takeover: slot %d, old told %v, old slot %d", slot, replaced, r.Slot(back))
 	}
+}
+
+func rejoin(r *Room, token string, want int, watch bool) (*Member, int, string, error) {
+	return r.Rejoin(token, want, watch, nil)
 }
 
 func TestReservationExpires(t *testing.T) {
 	r := NewRoom(4)
 	now := time.Unix(1000, 0)
 	r.now = func() time.Time { return now }
-	p1, _, _, _ := r.Rejoin("", 0, false)
+	p1, _, _, _ := rejoin(r, "", 0, false)
 	r.Drop(p1)
 	now = now.Add(ReserveFor)
 	if players, _ := r.Roster(); len(players) != 0 {
 		t.Fatalf("expired reservation still counted: %v", players)
 	}
-	if _, slot, _, _ := r.Rejoin(p1.Token, 0, false); slot != 1 {
+	if _, slot, _, _ := rejoin(r, p1.Token, 0, false); slot != 1 {
 		t.Fatalf("slot 1 not free again (got %d)", slot)
 	}
 	// Too late to come back: the old token joins as new.
-	if _, slot, _, _ := r.Rejoin(p1.Token, 0, false); slot != 2 {
+	if _, slot, _, _ := rejoin(r, p1.Token, 0, false); slot != 2 {
 		t.Fatalf("late rejoin got slot %d, want a new slot 2", slot)
 	}
 }

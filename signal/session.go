@@ -126,7 +126,7 @@ func (ss *session) handle(msg Message) {
 
 func (ss *session) join(msg Message) {
 	srv := ss.srv
-	member, slot, notice, err := srv.room.Rejoin(msg.Token, msg.Slot, msg.Watch)
+	member, slot, notice, err := srv.room.Rejoin(msg.Token, msg.Slot, msg.Watch, ss.replacedByRejoin)
 	if err != nil {
 		ss.log.Warn("join refused", "err", err)
 		ss.reply(errorMessage(CodeFull, err.Error()))
@@ -171,6 +171,14 @@ func (ss *session) join(msg Message) {
 	for _, c := range pending {
 		ss.reply(c)
 	}
+}
+
+// replacedByRejoin ends this session: its page (or a copy of it with the same
+// token) came back on another connection and took the slot.
+func (ss *session) replacedByRejoin() {
+	ss.log.Info("replaced by a rejoin with the same session token")
+	ss.reply(errorMessage(CodeReplaced, "Another connection with this page's session took over the player slot."))
+	ss.closeAfterFlush(websocket.StatusPolicyViolation, "replaced")
 }
 
 // localCandidate trickles a host candidate, after the offer it belongs to.
