@@ -123,7 +123,7 @@ import (
 
 // Realtime tuning (DESIGN §3).
 const (
-	vp8CPUUsed         = 8     // fast end of libvpx's realtime speed range
+	vp8CPUUsed         = 16    // the fastest realtime speed: half the CPU of 8 at 256x240, same latency
 	vp8StaticThreshold = 1     // skip encoding of macroblocks that did not change
 	vp8KeyframeMaxDist = 300   // keyframes are forced on join and PLI; this is only a backstop
 	vp8Timebase        = 90000 // pts units per second (the RTP video clock)
