@@ -276,7 +276,45 @@ func (h *Hub) newPeer(ev PeerEvents) (*Peer, error) {
 	}
 	p := &Peer{hub: h, pc: pc, ev: ev}
 	pc.OnConnectionStateChange(p.stateChanged)
+	if ev.Candidate != nil {
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if c != nil {
+				ev.Candidate(c.ToJSON())
+			}
+		})
+	}
 	return p, nil
+}
+
+// addSendTracks adds the shared tracks of the kinds wanted, sendonly, and
+// reads their RTCP (keyframe on picture loss).
+func (p *Peer) addSendTracks(want func(webrtc.RTPCodecType) bool) error {
+	for _, track := range []*webrtc.TrackLocalStaticSample{p.hub.video, p.hub.audio} {
+		if !want(track.Kind()) {
+			continue
+		}
+		tr, err := p.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return fmt.Errorf("add %s track: %w", track.Kind(), err)
+		}
+		go p.readRTCP(tr.Sender())
+	}
+	return nil
+}
+
+// setLocalAndGather applies the local description and waits, up to wait, for
+// the host candidates to be in it.
+func (p *Peer) setLocalAndGather(desc webrtc.SessionDescription, wait time.Duration) error {
+	gathered := webrtc.GatheringCompletePromise(p.pc)
+	if err := p.pc.SetLocalDescription(desc); err != nil {
+		return fmt.Errorf("set local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(wait):
+		p.hub.log.Warn("ICE gathering did not finish in time; going on with the candidates found so far", "wait", wait)
+	}
+	return nil
 }
 
 // register adds a set-up peer to the hub, unless the hub shut down meanwhile.
@@ -302,12 +340,8 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 		p.Close()
 		return nil, "", err
 	}
-	for _, track := range []*webrtc.TrackLocalStaticSample{h.video, h.audio} {
-		sender, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			return fail(fmt.Errorf("add %s track: %w", track.Kind(), err))
-		}
-		go p.readRTCP(sender.Sender())
+	if err := p.addSendTracks(func(webrtc.RTPCodecType) bool { return true }); err != nil {
+		return fail(err)
 	}
 	ordered, retransmits := false, uint16(0)
 	dc, err := pc.CreateDataChannel(InputLabel, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits})
@@ -319,26 +353,15 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 			ev.Input(msg.Data)
 		}
 	})
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c != nil && ev.Candidate != nil {
-			ev.Candidate(c.ToJSON())
-		}
-	})
-
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return fail(fmt.Errorf("create offer: %w", err))
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return fail(fmt.Errorf("set local description: %w", err))
-	}
 	// Host candidates gather in about a millisecond (no STUN): putting them in
 	// the offer lets the browser start its checks the moment it answers,
 	// instead of after a trickle round trip. Slower ones still trickle.
-	select {
-	case <-gathered:
-	case <-time.After(gatherWait):
+	if err := p.setLocalAndGather(offer, gatherWait); err != nil {
+		return fail(err)
 	}
 	if err := h.register(p); err != nil {
 		return fail(err)

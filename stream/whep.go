@@ -40,24 +40,9 @@ func (h *Hub) AnswerPeer(offerSDP string, ev PeerEvents) (*Peer, string, error) 
 		p.Close()
 		return nil, "", err
 	}
-	for _, track := range []*webrtc.TrackLocalStaticSample{h.video, h.audio} {
-		if !kinds[track.Kind()] {
-			continue
-		}
-		tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			return fail(fmt.Errorf("add %s track: %w", track.Kind(), err))
-		}
-		go p.readRTCP(tr.Sender())
+	if err := p.addSendTracks(func(kind webrtc.RTPCodecType) bool { return kinds[kind] }); err != nil {
+		return fail(err)
 	}
-	if ev.Candidate != nil {
-		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-			if c != nil {
-				ev.Candidate(c.ToJSON())
-			}
-		})
-	}
-
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrBadOffer, err))
 	}
@@ -65,14 +50,9 @@ func (h *Hub) AnswerPeer(offerSDP string, ev PeerEvents) (*Peer, string, error) 
 	if err != nil {
 		return fail(fmt.Errorf("%w: cannot answer it: %v", ErrBadOffer, err))
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		return fail(fmt.Errorf("set local description: %w", err))
-	}
-	select {
-	case <-gathered:
-	case <-time.After(answerGatherWait):
-		h.log.Warn("ICE gathering did not finish in time; answering with the candidates found so far", "wait", answerGatherWait)
+	// No trickle in WHEP: the answer must carry the candidates.
+	if err := p.setLocalAndGather(answer, answerGatherWait); err != nil {
+		return fail(err)
 	}
 	// Registered only if the hub is still open, so Shutdown cannot miss it.
 	if err := h.register(p); err != nil {
