@@ -108,11 +108,8 @@ func defaultDataDir() string {
 
 // loadGame opens what --rom names.
 func loadGame(c config) (emu.Core, error) {
-	switch c.rom {
-	case "":
-		return emu.NewBuiltinGame(), nil
-	case "builtin:testcard":
-		return emu.NewTestCard(), nil
+	if core, builtin, err := emu.OpenBuiltin(c.rom); builtin {
+		return core, err
 	}
 	if _, err := os.Stat(c.rom); err != nil {
 		return nil, fmt.Errorf("cannot open ROM %s: %w", c.rom, err)

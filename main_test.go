@@ -132,3 +132,10 @@ func TestNoDisplayRunsHeadlessAndExitsCleanlyOnSignal(t *testing.T) {
 		t.Fatal("couchplay did not exit after SIGTERM")
 	}
 }
+
+func TestUnknownBuiltinIsOneClearLine(t *testing.T) {
+	code, lines := runOnce(t, "--headless", "--no-mdns", "--access", "open", "--listen", "127.0.0.1:0", "--rom", "builtin:nope")
+	if code == 0 || len(lines) != 1 || !strings.Contains(lines[0], "builtin:nope") {
+		t.Fatalf("exit %d, stderr %q; want non-zero and one line naming it", code, lines)
+	}
+}

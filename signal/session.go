@@ -138,7 +138,9 @@ func (ss *session) join(msg Message) {
 	if slot == 0 {
 		role = RoleSpectator
 	}
+	ss.mu.Lock() // replacedByRejoin may read log from another session's goroutine
 	ss.log = ss.log.With("slot", slot)
+	ss.mu.Unlock()
 	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch, "rejoined", msg.Token != "" && msg.Token == member.Token)
 	game := srv.cfg.Game
 	ss.reply(Message{Type: TypeWelcome, Slot: slot, Role: role, Token: member.Token, Notice: notice,
@@ -176,7 +178,10 @@ func (ss *session) join(msg Message) {
 // replacedByRejoin ends this session: its page (or a copy of it with the same
 // token) came back on another connection and took the slot.
 func (ss *session) replacedByRejoin() {
-	ss.log.Info("replaced by a rejoin with the same session token")
+	ss.mu.Lock()
+	log := ss.log
+	ss.mu.Unlock()
+	log.Info("replaced by a rejoin with the same session token")
 	ss.reply(errorMessage(CodeReplaced, "Another connection with this page's session took over the player slot."))
 	ss.closeAfterFlush(websocket.StatusPolicyViolation, "replaced")
 }
