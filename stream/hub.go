@@ -453,6 +453,8 @@ func (p *Peer) Close() {
 		if err := p.pc.Close(); err != nil {
 			p.hub.log.Debug("peer close", "err", err)
 		}
-		p.ended()
 	})
+	// Outside the Once: the Closed handler usually calls Close again, which
+	// must find the Once done rather than wait on itself.
+	p.ended()
 }
