@@ -78,7 +78,10 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.verbose, "verbose", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return c, err
+			// The flag set's own list, so --help never misses a flag.
+			fmt.Fprintln(os.Stderr, "usage: couchplay [flags]")
+			fs.SetOutput(os.Stderr)
+			fs.PrintDefaults()
 		}
 		return c, err
 	}
@@ -124,7 +127,6 @@ func main() {
 func run(args []string) int {
 	c, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "usage: couchplay [--headless] [--listen ADDR] [--rom PATH|builtin:testcard] [--access open|code] [--no-mdns] [--max-spectators N] [--trusted-origins LIST]")
 		return 0
 	}
 	if err != nil {

@@ -139,3 +139,16 @@ func TestUnknownBuiltinIsOneClearLine(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want non-zero and one line naming it", code, lines)
 	}
 }
+
+func TestHelpListsEveryFlag(t *testing.T) {
+	code, lines := runOnce(t, "--help")
+	text := strings.Join(lines, "\n")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, flag := range []string{"headless", "listen", "rom", "core", "cores-dir", "data", "access", "no-mdns", "max-spectators", "trusted-origins"} {
+		if !strings.Contains(text, "-"+flag) {
+			t.Errorf("--help does not mention --%s:\n%s", flag, text)
+		}
+	}
+}
