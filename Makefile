@@ -7,10 +7,11 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS   := -buildvcs=false
 LDFLAGS   := -X main.version=$(VERSION)
 
-# Debian packages: cgo codecs and Fyne's X11/GL headers to build; browser,
+# Debian packages: cgo codecs, the libretro header (retroarch-dev: the header
+# only, not RetroArch), speexdsp (resampling) and Fyne's X11/GL headers to build; browser,
 # X server and image tools to test.
-BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libgl1-mesa-dev xorg-dev
-TEST_DEBS  := chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
+BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
+TEST_DEBS  := cc65 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
 .PHONY: all run build deps test-deps test vet unit e2e gui-smoke bench clean
 

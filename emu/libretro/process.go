@@ -1,0 +1,571 @@
+package libretro
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"couchplay/emu"
+)
+
+// Timeouts of the child. A frame takes a few ms; a core that gives none for
+// Watchdog is hung.
+const (
+	DefaultWatchdog = 2 * time.Second
+	loadTimeout     = 20 * time.Second // big ROMs, slow disks
+	quitTimeout     = 2 * time.Second
+	probeTimeout    = 5 * time.Second
+	// sramEvery: the battery RAM is checked once a second (at 60 fps) and
+	// written when it changed, so a crash loses at most that second.
+	sramEvery = 60
+)
+
+// Options says what a Process runs.
+type Options struct {
+	Core string // the libretro core (.so)
+	ROM  string
+	// DataDir holds saves/ (battery RAM, <rom name>.srm as RetroArch names
+	// them), states/ and system/ (BIOS files).
+	DataDir     string
+	CoreOptions map[string]string // core option overrides (e.g. nestopia's Four Score)
+	Logger      *slog.Logger
+	// Crashed is called once, on its own goroutine, when the core dies or hangs.
+	Crashed func(error)
+	// Command starts the child; default: this executable with ChildCommand.
+	Command  []string
+	Watchdog time.Duration
+}
+
+// Process is a libretro core running in a child process, as an emu.Core.
+type Process struct {
+	opts Options
+	log  *slog.Logger
+
+	cmd       *exec.Cmd
+	toChild   *os.File
+	fromChild *os.File
+	mem       *os.File
+	mapped    []byte
+	replies   chan reply
+	exited    chan struct{} // the reply pipe ended: the child is gone
+	waitOnce  sync.Once
+	waitErr   error
+	lastLog   atomic.Pointer[string] // the core's last error (or any) log line, for crash messages
+	lastError atomic.Pointer[string]
+
+	loaded  loadedReply
+	info    emu.Info
+	romCRC  uint32
+	input   [emu.Ports]emu.Buttons
+	img     *image.RGBA
+	audio   []int16
+	wbuf    []byte
+	runBody [8]byte
+	frames  int
+	timer   *time.Timer
+
+	dead   bool // crashed or hung: a still picture from now on
+	closed bool
+	saves  *saver
+}
+
+type reply struct {
+	typ  byte
+	body []byte
+}
+
+// Open starts a child, loads the core and the ROM and returns the running game.
+func Open(opts Options) (*Process, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Watchdog <= 0 {
+		opts.Watchdog = DefaultWatchdog
+	}
+	romCRC, err := fileCRC(opts.ROM)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the ROM: %w", err)
+	}
+	dirs := []string{opts.systemDir(), opts.saveDir(), opts.stateDir()}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("cannot make the data folder: %w", err)
+		}
+	}
+	p, err := startChild(opts, "couchplay-frames")
+	if err != nil {
+		return nil, err
+	}
+	p.romCRC = romCRC
+	req, _ := json.Marshal(loadRequest{Core: opts.Core, ROM: opts.ROM, SystemDir: opts.systemDir(), SaveDir: opts.saveDir(),
+		SRAMFile: p.sramPath(), Options: opts.CoreOptions})
+	typ, body, err := p.request(msgLoad, req, loadTimeout)
+	if err == nil && typ != msgLoaded {
+		err = errors.New(string(body))
+	}
+	if err == nil {
+		err = json.Unmarshal(body, &p.loaded)
+	}
+	if err != nil {
+		p.kill()
+		return nil, p.explain(err)
+	}
+	if err := p.mapFrames(p.loaded.FrameCap); err != nil {
+		p.kill()
+		return nil, err
+	}
+	p.info = emu.Info{Name: gameName(opts.ROM), Width: p.loaded.Width, Height: p.loaded.Height,
+		FPS: p.loaded.FPS, SampleRate: outputRate}
+	p.img = image.NewRGBA(image.Rect(0, 0, p.loaded.Width, p.loaded.Height)) // black until the first frame
+	p.saves = newSaver(p.sramPath(), p.log)
+	p.log.Info("core loaded", "core", p.loaded.System.Name, "version", p.loaded.System.Version, "rom", filepath.Base(opts.ROM),
+		"size", fmt.Sprintf("%dx%d", p.info.Width, p.info.Height), "fps", p.info.FPS, "rate", p.loaded.SampleRate,
+		"sram", p.loaded.SRAMSize, "sram_loaded", p.loaded.SRAMLoaded, "devices", p.loaded.Devices)
+	return p, nil
+}
+
+// startChild runs the child with its pipes and frame memfd.
+func startChild(opts Options, memName string) (*Process, error) {
+	p := &Process{opts: opts, log: opts.Logger.With("core", filepath.Base(opts.Core)),
+		replies: make(chan reply, 1), exited: make(chan struct{})}
+	argv := opts.Command
+	if len(argv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("cannot find couchplay's own binary to run the core: %w", err)
+		}
+		argv = []string{exe, ChildCommand}
+	}
+	fd, err := unix.MemfdCreate(memName, unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("cannot make shared memory for frames: %w", err)
+	}
+	p.mem = os.NewFile(uintptr(fd), memName)
+	cmdR, cmdW, err := os.Pipe()
+	if err != nil {
+		p.mem.Close()
+		return nil, err
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		p.mem.Close()
+		cmdR.Close()
+		cmdW.Close()
+		return nil, err
+	}
+	p.toChild, p.fromChild = cmdW, repR
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.ExtraFiles = []*os.File{cmdR, repW, p.mem}
+	out := &lineLogger{log: p.log, last: &p.lastLog}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
+	// The child dies with the host, even on kill -9 of the host.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = p.cmd.Start()
+	cmdR.Close()
+	repW.Close()
+	if err != nil {
+		p.closeFiles()
+		return nil, fmt.Errorf("cannot start the core process: %w", err)
+	}
+	go p.readReplies()
+	return p, nil
+}
+
+func (o Options) systemDir() string { return filepath.Join(o.DataDir, "system") }
+func (o Options) saveDir() string   { return filepath.Join(o.DataDir, "saves") }
+func (o Options) stateDir() string  { return filepath.Join(o.DataDir, "states") }
+
+// sramPath is where the battery RAM lives: saves/<rom name>.srm, like RetroArch.
+func (p *Process) sramPath() string {
+	return filepath.Join(p.opts.saveDir(), gameName(p.opts.ROM)+".srm")
+}
+
+// gameName is a ROM's file name without extension.
+func gameName(rom string) string {
+	base := filepath.Base(rom)
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// readReplies runs until the child's end of the pipe closes.
+func (p *Process) readReplies() {
+	defer close(p.exited)
+	var buf []byte
+	for {
+		typ, body, b, err := readMsg(p.fromChild, buf)
+		buf = b
+		if err != nil {
+			return
+		}
+		if typ == msgLog {
+			p.coreLog(body)
+			continue
+		}
+		p.replies <- reply{typ: typ, body: bytes.Clone(body)}
+	}
+}
+
+func (p *Process) coreLog(body []byte) {
+	if len(body) < 1 {
+		return
+	}
+	level, line := int(body[0]), strings.TrimSpace(string(body[1:]))
+	if line == "" {
+		return
+	}
+	p.lastLog.Store(&line)
+	switch level {
+	case logError:
+		p.lastError.Store(&line)
+		p.log.Warn("core: " + line)
+	case logWarn:
+		p.log.Info("core: " + line)
+	default:
+		p.log.Debug("core: " + line)
+	}
+}
+
+// request sends one command and waits for its reply, the child's end, or timeout.
+func (p *Process) request(typ byte, body []byte, timeout time.Duration) (byte, []byte, error) {
+	var err error
+	if p.wbuf, err = writeMsg(p.toChild, p.wbuf, typ, body); err != nil {
+		return 0, nil, p.gone()
+	}
+	if p.timer == nil {
+		p.timer = time.NewTimer(timeout)
+	} else {
+		p.timer.Reset(timeout)
+	}
+	defer p.timer.Stop()
+	select {
+	case r := <-p.replies:
+		return r.typ, r.body, nil
+	case <-p.exited:
+		return 0, nil, p.gone()
+	case <-p.timer.C:
+		return 0, nil, errHung
+	}
+}
+
+var errHung = errors.New("hung")
+
+// gone waits for the exited child and says how it ended.
+func (p *Process) gone() error {
+	select {
+	case <-p.exited:
+	case <-time.After(quitTimeout):
+		p.cmd.Process.Kill()
+	}
+	err := p.wait()
+	if err == nil {
+		return errors.New("the core process exited")
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Errorf("the core process was killed by %s", signalName(ws.Signal()))
+		}
+		return fmt.Errorf("the core process exited with status %d", exit.ExitCode())
+	}
+	return err
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGSEGV:
+		return "SIGSEGV (segmentation fault)"
+	case syscall.SIGABRT:
+		return "SIGABRT (abort)"
+	case syscall.SIGBUS:
+		return "SIGBUS (bus error)"
+	case syscall.SIGFPE:
+		return "SIGFPE (arithmetic error)"
+	case syscall.SIGILL:
+		return "SIGILL (illegal instruction)"
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	}
+	return s.String()
+}
+
+// wait reaps the child once (no zombie).
+func (p *Process) wait() error {
+	p.waitOnce.Do(func() { p.waitErr = p.cmd.Wait() })
+	return p.waitErr
+}
+
+// explain adds the core's last words to an error.
+func (p *Process) explain(err error) error {
+	if errors.Is(err, errHung) {
+		err = fmt.Errorf("the core stopped responding (nothing for %s)", p.opts.Watchdog)
+	}
+	line := p.lastError.Load()
+	if line == nil {
+		line = p.lastLog.Load()
+	}
+	if line != nil && !strings.Contains(err.Error(), *line) {
+		return fmt.Errorf("%w; the core said: %s", err, *line)
+	}
+	return err
+}
+
+// kill ends the child at once and releases everything.
+func (p *Process) kill() {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+	}
+	p.wait()
+	<-p.exited
+	p.closeFiles()
+}
+
+func (p *Process) closeFiles() {
+	if p.mapped != nil {
+		syscall.Munmap(p.mapped)
+		p.mapped = nil
+	}
+	for _, f := range []*os.File{p.toChild, p.fromChild, p.mem} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+func (p *Process) mapFrames(size int) error {
+	if size <= 0 {
+		return errors.New("the core process sent no frame buffer size")
+	}
+	if p.mapped != nil {
+		syscall.Munmap(p.mapped)
+		p.mapped = nil
+	}
+	mem, err := syscall.Mmap(int(p.mem.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("cannot map the frame buffer: %w", err)
+	}
+	p.mapped = mem
+	p.img = nil // points into the old mapping
+	return nil
+}
+
+// Info describes the game; Width/Height follow the core's geometry changes.
+func (p *Process) Info() emu.Info { return p.info }
+
+// System is the core's name and version.
+func (p *Process) System() (name, version string) {
+	return p.loaded.System.Name, p.loaded.System.Version
+}
+
+// SetInput sets a port's buttons for the next frame.
+func (p *Process) SetInput(port int, b emu.Buttons) {
+	if port >= 0 && port < emu.Ports {
+		p.input[port] = b
+	}
+}
+
+// RunFrame runs one frame in the child. A crash or hang turns the game into a
+// still picture and reports it through Options.Crashed.
+func (p *Process) RunFrame() {
+	if p.dead || p.closed {
+		p.audio = p.audio[:0]
+		return
+	}
+	for i, b := range p.input {
+		binary.LittleEndian.PutUint16(p.runBody[i*2:], uint16(b))
+	}
+	typ, body, err := p.request(msgRun, p.runBody[:], p.opts.Watchdog)
+	if err == nil && typ != msgFrame {
+		err = fmt.Errorf("the core process failed: %s", body)
+	}
+	if err == nil {
+		err = p.takeFrame(body)
+	}
+	if err != nil {
+		p.die(err)
+		return
+	}
+	p.frames++
+	if p.frames%sramEvery == 0 {
+		p.checkSRAM(p.opts.Watchdog)
+	}
+}
+
+func (p *Process) takeFrame(body []byte) error {
+	if len(body) < frameHeaderSize || (len(body)-frameHeaderSize)%4 != 0 {
+		return errors.New("the core process sent a malformed frame")
+	}
+	le := binary.LittleEndian
+	w, h, flags := int(le.Uint16(body)), int(le.Uint16(body[2:])), body[4]
+	capacity := int(le.Uint32(body[8:]))
+	if flags&frameRemap != 0 {
+		if err := p.mapFrames(capacity); err != nil {
+			return err
+		}
+	}
+	if flags&frameAV != 0 {
+		if fps := math.Float64frombits(le.Uint64(body[12:])); fps > 0 {
+			p.info.FPS = fps
+		}
+	}
+	if w*h*4 > len(p.mapped) || w <= 0 || h <= 0 {
+		return fmt.Errorf("the core process sent a %dx%d frame that does not fit its buffer", w, h)
+	}
+	if p.img == nil || p.img.Rect.Dx() != w || p.img.Rect.Dy() != h || &p.img.Pix[0] != &p.mapped[0] {
+		p.img = &image.RGBA{Pix: p.mapped[:w*h*4], Stride: w * 4, Rect: image.Rect(0, 0, w, h)}
+		p.info.Width, p.info.Height = w, h
+	}
+	samples := (len(body) - frameHeaderSize) / 2
+	if cap(p.audio) < samples {
+		p.audio = make([]int16, samples)
+	}
+	p.audio = p.audio[:samples]
+	for i := range p.audio {
+		p.audio[i] = int16(le.Uint16(body[frameHeaderSize+2*i:]))
+	}
+	return nil
+}
+
+// checkSRAM asks for the battery RAM and hands it to the saver when it changed.
+func (p *Process) checkSRAM(timeout time.Duration) {
+	if p.loaded.SRAMSize == 0 {
+		return
+	}
+	typ, body, err := p.request(msgSRAM, nil, timeout)
+	if err != nil {
+		p.die(err)
+		return
+	}
+	if typ == msgData {
+		p.saves.put(body)
+	}
+}
+
+// die turns the game into a still, darkened picture of its last frame, ends
+// the child and reports why.
+func (p *Process) die(err error) {
+	if p.dead {
+		return
+	}
+	p.dead = true
+	err = p.explain(err)
+	still := image.NewRGBA(image.Rect(0, 0, p.info.Width, p.info.Height))
+	if p.img != nil {
+		for i, v := range p.img.Pix {
+			if i%4 == 3 {
+				still.Pix[i] = 255
+			} else {
+				still.Pix[i] = v / 3
+			}
+		}
+	}
+	p.img = still
+	p.audio = p.audio[:0]
+	p.kill()
+	p.log.Error("core died", "err", err)
+	if p.opts.Crashed != nil {
+		go p.opts.Crashed(err)
+	}
+}
+
+// Frame is the last picture (shared memory, valid until the next RunFrame).
+func (p *Process) Frame() *image.RGBA {
+	if p.img == nil {
+		p.img = image.NewRGBA(image.Rect(0, 0, p.info.Width, p.info.Height))
+	}
+	return p.img
+}
+
+// Audio is the last frame's sound, 48 kHz stereo.
+func (p *Process) Audio() []int16 { return p.audio }
+
+// Close saves the battery RAM one last time, ends the child and waits for it.
+func (p *Process) Close() error {
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if !p.dead {
+		p.checkSRAM(quitTimeout)
+	}
+	if !p.dead {
+		if _, _, err := p.request(msgQuit, nil, quitTimeout); err != nil {
+			p.cmd.Process.Kill()
+		}
+		select {
+		case <-p.exited:
+		case <-time.After(quitTimeout):
+			p.cmd.Process.Kill()
+		}
+		p.wait()
+		<-p.exited
+		p.closeFiles()
+	}
+	if p.saves != nil {
+		return p.saves.close()
+	}
+	return nil
+}
+
+// Reset power-cycles the game (battery RAM stays).
+func (p *Process) Reset() error {
+	return p.command(msgReset, nil)
+}
+
+func (p *Process) command(typ byte, body []byte) error {
+	if p.dead || p.closed {
+		return errors.New("the game is not running")
+	}
+	rt, rb, err := p.request(typ, body, p.opts.Watchdog)
+	if err != nil {
+		p.die(err)
+		return p.explain(err)
+	}
+	if rt == msgError {
+		return errors.New(string(rb))
+	}
+	return nil
+}
+
+// lineLogger logs what the child writes to stdout/stderr, line by line.
+type lineLogger struct {
+	log     *slog.Logger
+	last    *atomic.Pointer[string]
+	partial []byte
+}
+
+func (l *lineLogger) Write(b []byte) (int, error) {
+	l.partial = append(l.partial, b...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			if len(l.partial) > 4096 {
+				l.partial = l.partial[:0]
+			}
+			return len(b), nil
+		}
+		if line := strings.TrimSpace(string(l.partial[:i])); line != "" {
+			l.last.Store(&line)
+			l.log.Debug("core output: " + line)
+		}
+		l.partial = l.partial[i+1:]
+	}
+}
+
+var _ io.Writer = (*lineLogger)(nil)
+var _ emu.Core = (*Process)(nil)
+var _ emu.Controls = (*Process)(nil)
