@@ -1,6 +1,7 @@
 package emu
 
 import (
+	"errors"
 	"image"
 	"math"
 	"sync"
@@ -60,6 +61,7 @@ type Loop struct {
 
 	core    Core                     // used by the loop goroutine only
 	pending atomic.Pointer[coreSwap] // a core waiting to replace core between frames
+	tasks   chan loopTask            // work to run on the loop goroutine between frames
 	info    atomic.Pointer[Info]     // Info of the core being run
 	frames  atomic.Uint64
 
@@ -75,7 +77,7 @@ func NewLoop(core Core, input InputSource, sink FrameSink, clock Clock) *Loop {
 	if clock == nil {
 		clock = RealClock{}
 	}
-	l := &Loop{clock: clock, input: input, sink: sink, core: core,
+	l := &Loop{clock: clock, input: input, sink: sink, core: core, tasks: make(chan loopTask),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	info := core.Info()
 	l.info.Store(&info)
@@ -148,6 +150,56 @@ func (l *Loop) applySwap() bool {
 	return true
 }
 
+// loopTask is a function to run with the current core, and where to say it ran.
+type loopTask struct {
+	fn   func(Core)
+	done chan struct{}
+}
+
+// ErrLoopStopped is returned by Do once the loop has been shut down.
+var ErrLoopStopped = errors.New("the game loop has stopped")
+
+// Do runs fn with the current core on the loop goroutine, between two frames,
+// and waits for it: the only safe way to touch a running core (reset, save
+// states, battery RAM). Before Start it runs fn on the caller's goroutine.
+func (l *Loop) Do(fn func(Core)) error {
+	l.mu.Lock()
+	started, stopped := l.started, l.stopped
+	if !started && !stopped {
+		// Not running yet: hold the lock so Start waits for fn.
+		defer l.mu.Unlock()
+		l.applySwap()
+		fn(l.core)
+		return nil
+	}
+	l.mu.Unlock()
+	if stopped {
+		return ErrLoopStopped
+	}
+	t := loopTask{fn: fn, done: make(chan struct{})}
+	select {
+	case l.tasks <- t:
+	case <-l.done:
+		return ErrLoopStopped
+	}
+	<-t.done
+	return nil
+}
+
+// runTasks runs the tasks waiting now, without blocking.
+func (l *Loop) runTasks() {
+	for {
+		select {
+		case t := <-l.tasks:
+			l.applySwap()
+			t.fn(l.core)
+			close(t.done)
+		default:
+			return
+		}
+	}
+}
+
 // frameOffset is the time of frame n after the schedule's start. Computed from n
 // each time (not by adding a rounded period) so the schedule never drifts.
 func frameOffset(n int64, fps float64) time.Duration {
@@ -181,14 +233,23 @@ func (l *Loop) run() {
 		due := base.Add(frameOffset(n, fps))
 		now := l.clock.Now()
 		if wait := due.Sub(now); wait > 0 {
-			l.clock.Sleep(wait, l.stop)
+			l.sleep(wait)
 			continue // re-check stop and swaps; due is unchanged
 		} else if -wait > maxLagFrames*frameOffset(1, fps) {
 			base, n = now, 0 // too far behind: resync rather than burst
 		}
 		l.runFrame()
 		n++
+		l.runTasks()
 	}
+}
+
+// sleep waits until the next frame is due, running tasks that come meanwhile
+// (a task waits at most one frame, not the whole sleep).
+func (l *Loop) sleep(d time.Duration) {
+	l.runTasks()
+	l.clock.Sleep(d, l.stop)
+	l.runTasks()
 }
 
 // coreFPS is the core's frame rate, 60 when it reports none.

@@ -1,6 +1,7 @@
 package emu
 
 import (
+	"errors"
 	"image"
 	"sync"
 	"sync/atomic"
@@ -293,5 +294,31 @@ func TestLoopSetCore(t *testing.T) {
 		if d := times[i].Sub(times[5]); d != at(int64(i-5), 30) {
 			t.Fatalf("new core frame %d at %v after the swap, want %v", i-5, d, at(int64(i-5), 30))
 		}
+	}
+}
+
+func TestLoopDoRunsBetweenFrames(t *testing.T) {
+	core := &recordingCore{fps: 60}
+	l := NewLoop(core, nil, nil, newFakeClock(1000*time.Hour))
+	var before Core
+	if err := l.Do(func(c Core) { before = c }); err != nil || before != core {
+		t.Fatalf("Do before Start: %v, core %v", err, before)
+	}
+	l.Start()
+	for i := 0; i < 3; i++ {
+		// The loop goroutine is inside Do's fn: no frame runs meanwhile.
+		if err := l.Do(func(c Core) {
+			n := l.Frames()
+			time.Sleep(time.Millisecond)
+			if l.Frames() != n {
+				t.Error("a frame ran during Do")
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Shutdown()
+	if err := l.Do(func(Core) {}); !errors.Is(err, ErrLoopStopped) {
+		t.Errorf("Do after Shutdown = %v", err)
 	}
 }

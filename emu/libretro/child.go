@@ -23,6 +23,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -51,6 +52,9 @@ func IsChild(args []string) bool { return len(args) > 1 && args[1] == ChildComma
 func ChildMain() int {
 	runtime.LockOSThread()
 	C.cp_default_crash_signals()
+	// The host decides when the core stops (it saves first); a Ctrl-C meant
+	// for the host must not end the child before that.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	c := &child{
 		in:  bufio.NewReaderSize(os.NewFile(childFdCommands, "commands"), 1<<16),
 		out: os.NewFile(childFdReplies, "replies"),

@@ -30,7 +30,7 @@ import (
 // retroDeviceGamepad is RETRO_DEVICE_SUBCLASS(RETRO_DEVICE_JOYPAD, 0): the
 // device nestopia (and others) need on a port to poll it at all; on
 // bsnes-mercury's port 1 it is the multitap.
-const retroDeviceGamepad = (1+1)<<8 | C.RETRO_DEVICE_JOYPAD
+const retroDeviceGamepad = (0+1)<<C.RETRO_DEVICE_TYPE_SHIFT | C.RETRO_DEVICE_JOYPAD
 
 // binding is the child's view of its one core: what the environment
 // callback answers and what it was told.

@@ -264,7 +264,7 @@ func (f *Finder) Library(dirs []string) []emu.Game {
 			g := emu.Game{ID: path, Name: gameName(path), ROM: path}
 			for _, ci := range cores {
 				if slices.Contains(ci.Extensions, ext) {
-					g.Core, g.CorePath, g.System = ci.Name, ci.Path, ci.System
+					g = GameFor(path, ci)
 					break
 				}
 			}
@@ -289,4 +289,15 @@ func anyCoreTakes(cores []CoreInfo, ext string) bool {
 		}
 	}
 	return false
+}
+
+// GameFor is the library entry of a ROM run by core ci.
+func GameFor(rom string, ci CoreInfo) emu.Game {
+	return emu.Game{ID: rom, Name: gameName(rom), System: ci.System, Core: ci.Name, ROM: rom, CorePath: ci.Path}
+}
+
+// DefaultCoreOptions are couchplay's choices for core options, applied when a
+// core declares them: four players wherever the core can have them.
+var DefaultCoreOptions = map[string]string{
+	"nestopia_select_adapter": "ntsc", // the NES Four Score: ports 3 and 4 polled
 }

@@ -174,8 +174,11 @@ func startChild(opts Options, memName string) (*Process, error) {
 	p.cmd.ExtraFiles = []*os.File{cmdR, repW, p.mem}
 	out := &lineLogger{log: p.log, last: &p.lastLog}
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	// The child dies with the host, even on kill -9 of the host.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The child dies with the host, even on kill -9 of the host (Pdeathsig
+	// follows the forking thread; Go keeps its threads for the process's
+	// life unless a locked goroutine exits). Its own process group keeps a
+	// terminal's Ctrl-C for the host, which saves before it stops the child.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	err = p.cmd.Start()
 	cmdR.Close()
 	repW.Close()
