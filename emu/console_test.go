@@ -102,4 +102,3 @@ func TestConsoleControlsAndCrash(t *testing.T) {
 		t.Error("a crash report of a replaced core changed the status")
 	}
 }
-
