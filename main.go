@@ -20,6 +20,7 @@ import (
 	"couchplay/app"
 	"couchplay/assets"
 	"couchplay/emu"
+	"couchplay/emu/libretro"
 	sig "couchplay/signal"
 	"couchplay/stream"
 )
@@ -33,6 +34,7 @@ type config struct {
 	rom            string
 	core           string
 	coresDirs      []string
+	romDirs        []string
 	dataDir        string
 	access         string
 	noMDNS         bool
@@ -70,6 +72,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.rom, "rom", "", "game to start (builtin:testcard for the test pattern); default: the built-in game")
 	fs.StringVar(&c.core, "core", "", "libretro core for --rom")
 	fs.Var(listFlag{&c.coresDirs}, "cores-dir", "extra libretro core directory (repeatable)")
+	fs.Var(listFlag{&c.romDirs}, "roms", "game library folder (repeatable)")
 	fs.StringVar(&c.dataDir, "data", defaultDataDir(), "directory for saves, states and config")
 	fs.StringVar(&c.access, "access", "open", "who may play: open (anyone who loads the page) or code")
 	fs.BoolVar(&c.noMDNS, "no-mdns", false, "do not advertise on the LAN with mDNS")
@@ -109,18 +112,45 @@ func defaultDataDir() string {
 	return filepath.Join(dir, "couchplay")
 }
 
-// loadGame opens what --rom names.
-func loadGame(c config) (emu.Core, error) {
-	if core, builtin, err := emu.OpenBuiltin(c.rom); builtin {
-		return core, err
+// startGame makes the console run what --rom names: a built-in, or a ROM with
+// the core --core names or the one its extension picks.
+func startGame(c config, console *emu.Console, finder *libretro.Finder) error {
+	if _, builtin, err := emu.OpenBuiltin(c.rom); builtin {
+		if err != nil {
+			return err
+		}
+		game := emu.GameBuiltin
+		if c.rom == emu.BuiltinTestCard {
+			game = emu.GameTestCard
+		}
+		return console.Start(game)
 	}
 	if _, err := os.Stat(c.rom); err != nil {
-		return nil, fmt.Errorf("cannot open ROM %s: %w", c.rom, err)
+		return fmt.Errorf("cannot open ROM %s: %w", c.rom, err)
 	}
-	return nil, fmt.Errorf("cannot run %s: libretro cores are not supported in this build yet (run without --rom for the built-in game)", c.rom)
+	ci, err := finder.ForROM(c.rom, c.core)
+	if err != nil {
+		return fmt.Errorf("cannot run %s: %w", c.rom, err)
+	}
+	return console.Start(libretro.GameFor(c.rom, ci))
+}
+
+// openLibretro is the console's opener for ROMs: each runs in its own child process.
+func openLibretro(c config, log *slog.Logger) emu.Opener {
+	return func(g emu.Game, crashed func(error)) (emu.Core, error) {
+		p, err := libretro.Open(libretro.Options{Core: g.CorePath, ROM: g.ROM, DataDir: c.dataDir,
+			CoreOptions: libretro.DefaultCoreOptions, Logger: log, Crashed: crashed})
+		if err != nil {
+			return nil, fmt.Errorf("cannot start %s: %w", g.Name, err)
+		}
+		return p, nil
+	}
 }
 
 func main() {
+	if libretro.IsChild(os.Args) { // this binary re-executed to host a libretro core
+		os.Exit(libretro.ChildMain())
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -150,13 +180,6 @@ func run(args []string) int {
 		c.headless = true
 	}
 
-	core, err := loadGame(c)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
-		return 1
-	}
-	info := core.Info()
-
 	var listenIP net.IP
 	if host, _, err := net.SplitHostPort(c.listen); err == nil && host != "" {
 		listenIP = net.ParseIP(host)
@@ -167,22 +190,32 @@ func run(args []string) int {
 		return 1
 	}
 	room := sig.NewRoom(c.maxSpectators)
+	finder := libretro.NewFinder(c.coresDirs, log)
+	loop := emu.NewLoop(emu.NewBuiltinGame(), room, hub.WriteFrame, emu.RealClock{})
+	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop, Logger: log, Open: openLibretro(c, log),
+		Games: func() []emu.Game { return finder.Library(c.romDirs) }}, emu.GameBuiltin)
+	if err := startGame(c, console, finder); err != nil {
+		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
+		loop.Core().Close()
+		return 1
+	}
 	srv := sig.New(sig.Config{
 		Listen: c.listen, Version: version, MaxSpectators: c.maxSpectators, TrustedOrigins: c.trustedOrigins,
-		MDNS: !c.noMDNS, Client: assets.Files, Game: info, Logger: log, Stderr: os.Stderr,
+		MDNS: !c.noMDNS, Client: assets.Files, Game: loop.Info(), Console: console, Logger: log, Stderr: os.Stderr,
 	}, hub, room)
 	if err := srv.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
+		loop.Core().Close()
 		return 1
 	}
-	loop := emu.NewLoop(core, room, hub.WriteFrame, emu.RealClock{})
 	loop.Start()
-	log.Info("game running", "game", info.Name, "size", fmt.Sprintf("%dx%d", info.Width, info.Height), "fps", info.FPS)
+	st := console.Status()
+	log.Info("game running", "game", st.Game.Name, "core", st.Game.Core, "size", fmt.Sprintf("%dx%d", st.Info.Width, st.Info.Height), "fps", st.Info.FPS)
 
 	if c.headless {
 		<-ctx.Done()
 	} else {
-		if err := app.Run(ctx, windowHost{srv: srv, game: info.Name, hub: hub}); err != nil {
+		if err := app.Run(ctx, windowHost{srv: srv, console: console, hub: hub}); err != nil {
 			log.Error("window failed", "err", err)
 		}
 	}
@@ -193,20 +226,22 @@ func run(args []string) int {
 	srv.Shutdown(shutdownCtx)
 	loop.Shutdown()
 	hub.Shutdown()
-	core.Close()
+	if err := loop.Core().Close(); err != nil { // flushes the battery RAM
+		log.Error("closing the game", "err", err)
+	}
 	return 0
 }
 
 // windowHost adapts the host core to what the window shows.
 type windowHost struct {
-	srv  *sig.Server
-	hub  *stream.Hub
-	game string
+	srv     *sig.Server
+	hub     *stream.Hub
+	console *emu.Console
 }
 
 func (h windowHost) URLs() []string { return h.srv.URLs() }
 
 func (h windowHost) Status() app.Status {
 	players, spectators := h.srv.Room().Roster()
-	return app.Status{Game: h.game, Players: players, Spectators: spectators, Peers: h.hub.Connected()}
+	return app.Status{Game: h.console.Status().Game.Name, Players: players, Spectators: spectators, Peers: h.hub.Connected()}
 }

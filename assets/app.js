@@ -7,13 +7,20 @@
 const MSG = Object.freeze({
   join: 'join', answer: 'answer', candidate: 'candidate', leave: 'leave',
   welcome: 'welcome', offer: 'offer', roster: 'roster', error: 'error',
+  // the game console: library both ways; commands from player 1; game/notice from the host
+  library: 'library', play: 'play', stop: 'stop', reset: 'reset',
+  saveState: 'save_state', loadState: 'load_state', game: 'game', notice: 'notice',
 });
 
 // Error codes after which the session goes on: the host only rejected one message.
 const NONFATAL_ERRORS = new Set([
   'bad_json', 'unknown_type', 'bad_message', 'bad_input', 'bad_candidate',
-  'not_joined', 'already_joined', 'rate_limited',
+  'not_joined', 'already_joined', 'rate_limited', 'not_allowed', 'game_failed',
 ]);
+// Errors of a game command: shown as they are (the console's own words).
+const GAME_ERRORS = new Set(['not_allowed', 'game_failed', 'rate_limited']);
+const STATE_SLOTS = 9;
+const GAME_CRASHED = 'crashed';
 const SLOTS = 4;
 
 // Binary input message on the data channel: [type, seq u8, buttons u16 LE].
@@ -463,6 +470,9 @@ async function onSignal(msg) {
     case MSG.candidate: return onRemoteCandidate(msg.candidate);
     case MSG.roster: return onRoster(msg);
     case MSG.error: return onError(msg);
+    case MSG.game: return showGame(msg.game);
+    case MSG.library: return showLibrary(msg.games);
+    case MSG.notice: return toast(msg.message || '');
     default: console.warn('couchplay: unknown message', msg.type);
   }
 }
@@ -485,8 +495,9 @@ function onWelcome(msg) {
   } else {
     notice.hidden = true;
   }
-  if (msg.game?.name) document.title = `${msg.game.name} — couchplay`;
-  session.game = msg.game || null;
+  showGame(msg.game);
+  $('games-button').hidden = body.dataset.slot !== '1';
+  if (body.dataset.slot !== '1') closeGames();
   setStatus(spectator ? 'Watching — starting the stream…' : `Player ${msg.slot} — starting the stream…`);
 }
 
@@ -496,6 +507,12 @@ function onRoster(msg) {
 
 function onError(msg) {
   const text = msg.message || msg.code || 'unknown error';
+  if (GAME_ERRORS.has(msg.code)) {
+    games.pending = null;
+    setGamesBusy(false);
+    toast(text);
+    return;
+  }
   if (NONFATAL_ERRORS.has(msg.code)) {
     toast(`Host: ${text}`);
     return;
@@ -652,6 +669,16 @@ function releaseAll() {
 
 window.addEventListener('keydown', (ev) => {
   if (ev.code === 'F3') { ev.preventDefault(); toggleStats(); return; }
+  if (ev.code === 'F2') {
+    ev.preventDefault();
+    if (!ev.repeat) toggleGames();
+    return;
+  }
+  if (gamesOpen()) {
+    // The panel has the keyboard: nothing reaches the game.
+    if (ev.code === 'Escape') { ev.preventDefault(); closeGames(); }
+    return;
+  }
   const bit = KEYS[ev.code];
   if (!bit || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   ev.preventDefault();
@@ -762,6 +789,151 @@ function setupTouchpad() {
   pad.addEventListener('contextmenu', (ev) => ev.preventDefault());
 }
 
+// ---------- game console (library, commands, what runs) ----------
+//
+// Every page shows what runs (title, name, a banner when it crashed); the
+// player in slot 1 also gets the Games panel: the library with Play buttons,
+// Stop, Reset and save states. The host broadcasts a `game` message on every
+// change, so the panel closes when the game asked for is running.
+
+const games = {
+  list: null, // the last library message's games
+  current: null, // the last game status: {name, width, height, id, state, message}
+  pending: null, // id of a play request waiting for its game message
+};
+
+function showGame(game) {
+  if (!game) return;
+  games.current = game;
+  session.game = game;
+  const name = game.name || 'couchplay';
+  document.title = `${name} — couchplay`;
+  $('game-name').textContent = name;
+  body.dataset.game = game.state || 'running';
+  const crash = $('crash');
+  if (game.state === GAME_CRASHED) {
+    crash.textContent = game.message || `${name} crashed.`;
+    crash.hidden = false;
+  } else {
+    crash.hidden = true;
+    crash.textContent = '';
+  }
+  if (games.pending && game.id === games.pending && game.state !== GAME_CRASHED) {
+    games.pending = null;
+    closeGames();
+  }
+  setGamesBusy(false);
+  markCurrent();
+}
+
+function showLibrary(list) {
+  games.list = Array.isArray(list) ? list : [];
+  const ul = $('games-list');
+  ul.replaceChildren();
+  if (!games.list.length) {
+    const li = document.createElement('li');
+    li.className = 'empty';
+    li.textContent = 'No games found.';
+    ul.append(li);
+    return;
+  }
+  for (const g of games.list) {
+    const li = document.createElement('li');
+    li.dataset.id = g.id;
+    const info = document.createElement('div');
+    info.className = 'info';
+    const name = document.createElement('div');
+    name.className = 'name';
+    name.textContent = g.name || g.id;
+    const system = document.createElement('div');
+    system.className = 'system';
+    system.textContent = [g.system, g.core].filter(Boolean).join(' · ');
+    info.append(name, system);
+    const play = document.createElement('button');
+    play.type = 'button';
+    play.className = 'play';
+    play.textContent = 'Play';
+    play.setAttribute('aria-label', `Play ${g.name || g.id}`);
+    if (g.problem) {
+      li.classList.add('unavailable');
+      const problem = document.createElement('div');
+      problem.className = 'problem';
+      problem.textContent = g.problem;
+      info.append(problem);
+      play.disabled = true;
+      play.title = g.problem;
+    } else {
+      play.addEventListener('click', () => playGame(g.id));
+    }
+    li.append(info, play);
+    ul.append(li);
+  }
+  markCurrent();
+}
+
+function markCurrent() {
+  for (const li of $('games-list').querySelectorAll('li[data-id]')) {
+    li.classList.toggle('current', li.dataset.id === games.current?.id);
+  }
+}
+
+// While a command runs, the panel's buttons wait (Console.Play may take seconds).
+function setGamesBusy(busy) {
+  $('games-panel').classList.toggle('busy', busy);
+  $('games-panel').setAttribute('aria-busy', String(busy));
+}
+
+function gamesOpen() { return !$('games-panel').hidden; }
+
+function openGames() {
+  if (body.dataset.slot !== '1') return;
+  const panel = $('games-panel');
+  releaseAll(); // keys held now would stay held while the panel has the keyboard
+  panel.hidden = false;
+  body.dataset.panel = 'games';
+  send({ type: MSG.library }); // fresh list (games may have been added)
+  (panel.querySelector('#games-list button.play:not(:disabled)') || panel).focus();
+}
+
+function closeGames() {
+  const panel = $('games-panel');
+  if (panel.hidden) return;
+  panel.hidden = true;
+  delete body.dataset.panel;
+  // Give the keyboard back to the game, not to a button (Enter is Start).
+  if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
+}
+
+function toggleGames() {
+  if (gamesOpen()) closeGames(); else openGames();
+}
+
+function playGame(id) {
+  games.pending = id;
+  setGamesBusy(true);
+  send({ type: MSG.play, game: id });
+}
+
+function stateSlot() { return Number($('state-slot').value) || 1; }
+
+function setupGames() {
+  const select = $('state-slot');
+  for (let i = 1; i <= STATE_SLOTS; i++) {
+    const opt = document.createElement('option');
+    opt.value = String(i);
+    opt.textContent = String(i);
+    select.append(opt);
+  }
+  $('games-button').addEventListener('click', (ev) => { ev.currentTarget.blur(); toggleGames(); });
+  $('games-close').addEventListener('click', closeGames);
+  $('game-stop').addEventListener('click', () => { games.pending = null; send({ type: MSG.stop }); });
+  $('game-reset').addEventListener('click', () => send({ type: MSG.reset }));
+  $('state-save').addEventListener('click', () => send({ type: MSG.saveState, stateSlot: stateSlot() }));
+  $('state-load').addEventListener('click', () => send({ type: MSG.loadState, stateSlot: stateSlot() }));
+  // Touches and clicks in the panel are the panel's, not the page's.
+  $('games-panel').addEventListener('pointerdown', (ev) => ev.stopPropagation());
+}
+
 // ---------- stats overlay ----------
 
 let statsTimer = 0;
@@ -836,5 +1008,6 @@ function exposeForTests() {
 
 exposeForTests();
 setupTouchpad();
+setupGames();
 requestAnimationFrame(pollGamepads);
 connect();

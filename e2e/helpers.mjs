@@ -224,3 +224,14 @@ export async function serveAssetsOnly() {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${server.address().port}/`, close: () => server.close() };
 }
+
+// Waits until the page shows game name as running (title, the visible name, body.dataset.game).
+export async function waitGame(page, name, timeout = WAIT_MS) {
+  try {
+    await page.waitForFunction((n) => document.title.includes(n) &&
+      document.getElementById('game-name')?.textContent === n && document.body.dataset.game === 'running', name, { timeout });
+  } catch (err) {
+    const info = await page.evaluate(() => ({ title: document.title, name: document.getElementById('game-name')?.textContent, ...document.body.dataset })).catch(() => ({}));
+    throw new Error(`page never showed game ${name}: ${JSON.stringify(info)}\nconsole:\n${(page.consoleLog || []).join('\n')}`, { cause: err });
+  }
+}

@@ -16,14 +16,27 @@ const (
 	TypeJoin   = "join"   // first message: asks for a slot (or to watch)
 	TypeAnswer = "answer" // SDP answer to the host's offer
 	TypeLeave  = "leave"  // the page is going away: free the slot now
+	// Game commands, player 1 only: play {game: id}, stop (back to the
+	// built-in game), reset, save_state/load_state {stateSlot: 1–9}.
+	TypePlay      = "play"
+	TypeStop      = "stop"
+	TypeReset     = "reset"
+	TypeSaveState = "save_state"
+	TypeLoadState = "load_state"
 	// both ways
 	TypeCandidate = "candidate" // trickled ICE candidate
+	TypeLibrary   = "library"   // browser: asks for the game list (anyone); host: {games} (to player 1 on join, and on request)
 	// host -> browser
 	TypeWelcome = "welcome" // the slot (or spectator seat) the browser got
 	TypeOffer   = "offer"   // the host's SDP offer
 	TypeRoster  = "roster"  // who plays, sent on every change
 	TypeError   = "error"   // something was wrong; the socket stays open unless said otherwise
+	TypeGame    = "game"    // what runs now {game}, to every session on each change (new game, crash)
+	TypeNotice  = "notice"  // a command worked {message}, e.g. "Saved state 1"
 )
+
+// StateSlots is the number of save-state slots: stateSlot is 1..StateSlots.
+const StateSlots = 9
 
 // Error codes sent in TypeError messages.
 const (
@@ -37,7 +50,10 @@ const (
 	CodeBadCandidate  = "bad_candidate" // one unusable ICE candidate; the session goes on
 	CodeWebRTC        = "webrtc"
 	CodeShutdown      = "shutdown"
-	CodeReplaced      = "replaced" // a rejoin with this session's token took the slot
+	CodeReplaced      = "replaced"     // a rejoin with this session's token took the slot
+	CodeNotAllowed    = "not_allowed"  // a game command from someone other than player 1
+	CodeGameFailed    = "game_failed"  // a game command failed; the message is the console's reason
+	CodeRateLimited   = "rate_limited" // too many game commands waiting
 )
 
 // ReadLimit is the largest message the host reads; a bigger one closes the
@@ -58,10 +74,19 @@ type Message struct {
 	// candidate
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 
-	// welcome
+	// welcome, game
 	Role   string    `json:"role,omitempty"`
 	Notice string    `json:"notice,omitempty"`
 	Game   *GameInfo `json:"game,omitempty"`
+
+	// play: the library id to start. On the wire it is the "game" field
+	// (a string from the browser; the host sends a GameInfo object there).
+	GameID string `json:"-"`
+	// save_state, load_state: 1..StateSlots
+	StateSlot int `json:"stateSlot,omitempty"`
+
+	// library (host -> browser)
+	Games []LibraryGame `json:"games,omitempty"`
 
 	// roster
 	Players    []int `json:"players,omitempty"`
@@ -74,9 +99,21 @@ type Message struct {
 
 // GameInfo tells the page what is running.
 type GameInfo struct {
-	Name   string `json:"name"`
-	Width  int    `json:"width"`
-	Height int    `json:"height"`
+	Name    string `json:"name"`
+	Width   int    `json:"width"`
+	Height  int    `json:"height"`
+	ID      string `json:"id,omitempty"`      // library id (empty without a console)
+	State   string `json:"state"`             // emu.StateRunning or emu.StateCrashed
+	Message string `json:"message,omitempty"` // for a crash: "the game crashed: …"
+}
+
+// LibraryGame is one entry of a library message.
+type LibraryGame struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	System  string `json:"system"`
+	Core    string `json:"core"`
+	Problem string `json:"problem"` // why it cannot start; empty when it can
 }
 
 // Roles in a welcome message.
@@ -97,7 +134,12 @@ func (e *ProtocolError) Error() string { return e.Code + ": " + e.Text }
 // DecodeMessage parses and checks one message from an untrusted browser.
 func DecodeMessage(data []byte) (Message, error) {
 	var m Message
-	if err := json.Unmarshal(data, &m); err != nil {
+	// "game" is a string in a browser's play message: read it raw.
+	wire := struct {
+		*Message
+		Game json.RawMessage `json:"game"`
+	}{Message: &m}
+	if err := json.Unmarshal(data, &wire); err != nil {
 		var syntax *json.SyntaxError
 		if errors.As(err, &syntax) || !json.Valid(data) {
 			return m, &ProtocolError{CodeBadJSON, "message is not valid JSON: " + err.Error()}
@@ -111,7 +153,15 @@ func DecodeMessage(data []byte) (Message, error) {
 		if m.SDP == "" {
 			return m, &ProtocolError{CodeBadMessage, "answer without sdp"}
 		}
-	case TypeCandidate, TypeLeave:
+	case TypeCandidate, TypeLeave, TypeLibrary, TypeStop, TypeReset:
+	case TypePlay:
+		if len(wire.Game) == 0 || json.Unmarshal(wire.Game, &m.GameID) != nil || m.GameID == "" {
+			return m, &ProtocolError{CodeBadMessage, `play needs "game": the id of a library entry`}
+		}
+	case TypeSaveState, TypeLoadState:
+		if m.StateSlot < 1 || m.StateSlot > StateSlots {
+			return m, &ProtocolError{CodeBadMessage, fmt.Sprintf(`%s needs "stateSlot" from 1 to %d`, m.Type, StateSlots)}
+		}
 	case "":
 		return m, &ProtocolError{CodeBadMessage, `message has no "type"`}
 	default:

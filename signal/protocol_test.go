@@ -22,6 +22,23 @@ func TestDecodeMessage(t *testing.T) {
 		{`{"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0"}}`, "", TypeCandidate},
 		{`{"type":"candidate","candidate":null}`, "", TypeCandidate},
 		{`{"type":"leave"}`, "", TypeLeave},
+		{`{"type":"library"}`, "", TypeLibrary},
+		{`{"type":"play","game":"builtin:testcard"}`, "", TypePlay},
+		{`{"type":"play"}`, CodeBadMessage, ""},
+		{`{"type":"play","game":""}`, CodeBadMessage, ""},
+		{`{"type":"play","game":{"name":"x"}}`, CodeBadMessage, ""},
+		{`{"type":"play","game":7}`, CodeBadMessage, ""},
+		{`{"type":"stop"}`, "", TypeStop},
+		{`{"type":"reset"}`, "", TypeReset},
+		{`{"type":"save_state","stateSlot":1}`, "", TypeSaveState},
+		{`{"type":"load_state","stateSlot":9}`, "", TypeLoadState},
+		{`{"type":"save_state"}`, CodeBadMessage, ""},
+		{`{"type":"save_state","stateSlot":0}`, CodeBadMessage, ""},
+		{`{"type":"load_state","stateSlot":10}`, CodeBadMessage, ""},
+		{`{"type":"load_state","stateSlot":1.5}`, CodeBadMessage, ""},
+		{`{"type":"load_state","stateSlot":"1"}`, CodeBadMessage, ""},
+		{`{"type":"game","game":{"name":"x"}}`, CodeUnknownType, ""},
+		{`{"type":"notice"}`, CodeUnknownType, ""},
 		{`{"type":"launch-missiles"}`, CodeUnknownType, ""},
 		{`{"slot":1}`, CodeBadMessage, ""},
 		{`{"type":"join"`, CodeBadJSON, ""},
@@ -53,7 +70,8 @@ func TestDecodeMessage(t *testing.T) {
 // FuzzDecodeMessage: whatever a browser sends, decoding returns a message or a
 // protocol error, never panics, and a valid message has a known type.
 func FuzzDecodeMessage(f *testing.F) {
-	for _, seed := range []string{`{"type":"join","slot":2}`, `{"type":"answer","sdp":"x"}`, `{"type":"candidate","candidate":{"candidate":"a"}}`, `{`, `null`, `{"type":1}`} {
+	for _, seed := range []string{`{"type":"join","slot":2}`, `{"type":"answer","sdp":"x"}`, `{"type":"candidate","candidate":{"candidate":"a"}}`,
+		`{"type":"play","game":"builtin:game"}`, `{"type":"save_state","stateSlot":3}`, `{"type":"load_state","stateSlot":12}`, `{"type":"library"}`, `{`, `null`, `{"type":1}`} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -66,7 +84,15 @@ func FuzzDecodeMessage(f *testing.F) {
 			return
 		}
 		switch msg.Type {
-		case TypeJoin, TypeAnswer, TypeCandidate, TypeLeave:
+		case TypeJoin, TypeAnswer, TypeCandidate, TypeLeave, TypeLibrary, TypeStop, TypeReset:
+		case TypePlay:
+			if msg.GameID == "" {
+				t.Fatal("accepted play without a game id")
+			}
+		case TypeSaveState, TypeLoadState:
+			if msg.StateSlot < 1 || msg.StateSlot > StateSlots {
+				t.Fatalf("accepted stateSlot %d", msg.StateSlot)
+			}
 		default:
 			t.Fatalf("accepted unknown type %q", msg.Type)
 		}

@@ -31,8 +31,11 @@ type Config struct {
 	TrustedOrigins []string // extra Origin hosts accepted on /ws (proxies that rewrite Host)
 	MDNS           bool     // advertise _couchplay._tcp on the LAN
 	Client         fs.FS    // the web client (assets.Files)
-	Game           emu.Info // what runs, for the page
-	Logger         *slog.Logger
+	Game           emu.Info // what runs, for the page, when there is no Console
+	// Console is the game library and commands (play, stop, reset, save
+	// states). Nil: the page can only play cfg.Game.
+	Console *emu.Console
+	Logger  *slog.Logger
 	// Stderr gets the "couchplay: serving URL" lines, verbatim, before the
 	// server answers (outside tests wait for them).
 	Stderr io.Writer
@@ -57,6 +60,8 @@ type Server struct {
 	sessions map[*session]struct{}
 	closing  bool
 	wg       sync.WaitGroup // session goroutines
+
+	gameMu sync.Mutex // orders welcome messages and game broadcasts
 }
 
 // ErrPortBusy means the listen address is taken by another program.
@@ -71,6 +76,9 @@ func New(cfg Config, hub *stream.Hub, room *Room) *Server {
 		cfg.Stderr = io.Discard
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: room, sessions: map[*session]struct{}{}}
+	if cfg.Console != nil {
+		cfg.Console.OnChange(func(emu.GameStatus) { s.broadcastGame() })
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.HandleFunc("GET /ws", s.handleWebSocket)

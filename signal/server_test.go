@@ -24,14 +24,23 @@ import (
 
 // testHost is a real host (hub, room, server, test card frame loop) on 127.0.0.1.
 type testHost struct {
-	srv  *Server
-	hub  *stream.Hub
-	loop *emu.Loop
-	base string // http://127.0.0.1:port/
-	log  *lockedBuffer
+	srv     *Server
+	hub     *stream.Hub
+	loop    *emu.Loop
+	console *emu.Console // nil unless started with a console config
+	base    string       // http://127.0.0.1:port/
+	log     *lockedBuffer
 }
 
 func startHost(t *testing.T, maxSpectators int) *testHost {
+	t.Helper()
+	return startHostWith(t, maxSpectators, nil)
+}
+
+// startHostWith starts a test host; with cc it has a game console (cc's Loop
+// and Logger are filled in) that starts on Light Cycles, otherwise no console
+// and the test card runs.
+func startHostWith(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig) *testHost {
 	t.Helper()
 	logBuf := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
@@ -39,13 +48,22 @@ func startHost(t *testing.T, maxSpectators int) *testHost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	core := emu.NewTestCard()
+	var core emu.Core = emu.NewTestCard()
+	if cc != nil {
+		core = emu.NewBuiltinGame()
+	}
 	room := NewRoom(maxSpectators)
+	loop := emu.NewLoop(core, room, hub.WriteFrame, emu.RealClock{})
+	var console *emu.Console
+	if cc != nil {
+		cc.Loop, cc.Logger = loop, log
+		console = emu.NewConsole(*cc, emu.GameBuiltin)
+	}
 	var announced bytes.Buffer
 	srv := New(Config{
 		Listen: "127.0.0.1:0", Version: "test", MaxSpectators: maxSpectators,
 		Client: fstest.MapFS{"index.html": {Data: []byte("<title>couchplay</title>")}},
-		Game:   core.Info(), Logger: log, Stderr: &announced,
+		Game:   core.Info(), Console: console, Logger: log, Stderr: &announced,
 	}, hub, room)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -53,9 +71,8 @@ func startHost(t *testing.T, maxSpectators int) *testHost {
 	if !strings.HasPrefix(announced.String(), "couchplay: serving http://127.0.0.1:") {
 		t.Fatalf("serving line: %q", announced.String())
 	}
-	loop := emu.NewLoop(core, room, hub.WriteFrame, emu.RealClock{})
 	loop.Start()
-	h := &testHost{srv: srv, hub: hub, loop: loop, base: srv.URLs()[0], log: logBuf}
+	h := &testHost{srv: srv, hub: hub, loop: loop, console: console, base: srv.URLs()[0], log: logBuf}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -209,11 +226,12 @@ type client struct {
 	pc    *webrtc.PeerConnection
 	input chan *webrtc.DataChannel
 	slot  int
+	msgs  chan Message // what the host sent after the offer, except candidates
 }
 
 func join(t *testing.T, ctx context.Context, h *testHost, joinMsg string) *client {
 	t.Helper()
-	c := &client{conn: h.dial(t, ctx), input: make(chan *webrtc.DataChannel, 1)}
+	c := &client{conn: h.dial(t, ctx), input: make(chan *webrtc.DataChannel, 1), msgs: make(chan Message, 64)}
 	send(t, ctx, c.conn, joinMsg)
 	c.slot = next(t, ctx, c.conn, TypeWelcome).Slot
 	offer := next(t, ctx, c.conn, TypeOffer)
@@ -260,8 +278,18 @@ func join(t *testing.T, ctx context.Context, h *testHost, joinMsg string) *clien
 				return
 			}
 			var m Message
-			if json.Unmarshal(data, &m) == nil && m.Type == TypeCandidate && m.Candidate != nil {
-				pc.AddICECandidate(*m.Candidate)
+			if json.Unmarshal(data, &m) != nil {
+				continue
+			}
+			if m.Type == TypeCandidate {
+				if m.Candidate != nil {
+					pc.AddICECandidate(*m.Candidate)
+				}
+				continue
+			}
+			select {
+			case c.msgs <- m:
+			default: // a test that does not read them
 			}
 		}
 	}()

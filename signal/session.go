@@ -36,6 +36,9 @@ type session struct {
 	member   *Member
 	peer     *stream.Peer
 
+	cmds     chan Message // game commands waiting for runCommands
+	cmdStart sync.Once    // starts runCommands at the first command
+
 	mu         sync.Mutex
 	offered    bool      // the offer is queued, so candidates may follow it
 	candidates []Message // local candidates gathered before the offer was queued
@@ -57,7 +60,8 @@ type outgoing struct {
 // be counted (wg), under the same lock Shutdown sets closing with, so Shutdown
 // never waits on a group that can still grow.
 func (s *Server) newSession(log *slog.Logger, counted bool) (*session, error) {
-	ss := &session{srv: s, log: log, send: make(chan outgoing, sendQueueLen), done: make(chan struct{})}
+	ss := &session{srv: s, log: log, send: make(chan outgoing, sendQueueLen), done: make(chan struct{}),
+		cmds: make(chan Message, cmdQueueLen)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -104,6 +108,18 @@ func (ss *session) handle(msg Message) {
 		ss.closeAfterFlush(websocket.StatusNormalClosure, "left")
 		return
 	}
+	if ss.member == nil {
+		ss.reply(errorMessage(CodeNotJoined, "send a join message first"))
+		return
+	}
+	switch {
+	case msg.Type == TypeLibrary:
+		ss.sendLibrary()
+		return
+	case isGameCommand(msg.Type):
+		ss.gameCommand(msg)
+		return
+	}
 	if ss.peer == nil {
 		ss.reply(errorMessage(CodeNotJoined, "send a join message first"))
 		return
@@ -142,9 +158,12 @@ func (ss *session) join(msg Message) {
 	ss.log = ss.log.With("slot", slot)
 	ss.mu.Unlock()
 	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch, "rejoined", msg.Token != "" && msg.Token == member.Token)
-	game := srv.cfg.Game
-	ss.reply(Message{Type: TypeWelcome, Slot: slot, Role: role, Token: member.Token, Notice: notice,
-		Game: &GameInfo{Name: game.Name, Width: game.Width, Height: game.Height}})
+	ss.welcome(Message{Type: TypeWelcome, Slot: slot, Role: role, Token: member.Token, Notice: notice})
+	if slot == 1 {
+		if lib, ok := srv.libraryMessage(); ok {
+			ss.reply(lib) // player 1 runs the console: the Games panel needs the list
+		}
+	}
 	srv.broadcastRoster()
 
 	peer, offer, err := srv.hub.NewPeer(stream.PeerEvents{

@@ -1,0 +1,175 @@
+package signal
+
+import (
+	"fmt"
+
+	"couchplay/emu"
+)
+
+// Game library and commands: any session may list the library; only the
+// player in slot 1 may start, stop, reset, save or load. Commands run on the
+// session's own command goroutine (Console.Play may take seconds for a real
+// core), so no socket's reader waits for them; one session's commands run in
+// the order it sent them.
+
+// cmdQueueLen bounds the game commands one session may have waiting.
+const cmdQueueLen = 4
+
+// gameInfo is what runs now, for welcome and game messages.
+func (s *Server) gameInfo() *GameInfo {
+	c := s.cfg.Console
+	if c == nil {
+		g := s.cfg.Game
+		return &GameInfo{Name: g.Name, Width: g.Width, Height: g.Height, State: emu.StateRunning}
+	}
+	st := c.Status()
+	name := st.Info.Name
+	if name == "" {
+		name = st.Game.Name
+	}
+	state := st.State
+	if state == "" {
+		state = emu.StateRunning
+	}
+	return &GameInfo{Name: name, Width: st.Info.Width, Height: st.Info.Height, ID: st.Game.ID, State: state, Message: st.Message}
+}
+
+// welcome queues a welcome with the current game. Under gameMu, so a game
+// change broadcast never overtakes it with a newer status that the welcome
+// then undoes.
+func (ss *session) welcome(msg Message) {
+	ss.srv.gameMu.Lock()
+	defer ss.srv.gameMu.Unlock()
+	msg.Game = ss.srv.gameInfo()
+	ss.reply(msg)
+}
+
+// broadcastGame tells every session what runs now (Console.OnChange). It
+// reads the status afresh, so of two quick changes the last one is sent last.
+func (s *Server) broadcastGame() {
+	s.gameMu.Lock()
+	defer s.gameMu.Unlock()
+	msg := Message{Type: TypeGame, Game: s.gameInfo()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		ss.reply(msg)
+	}
+}
+
+// libraryMessage lists the console's games.
+func (s *Server) libraryMessage() (Message, bool) {
+	c := s.cfg.Console
+	if c == nil {
+		return Message{}, false
+	}
+	games := c.Games()
+	list := make([]LibraryGame, len(games))
+	for i, g := range games {
+		list[i] = LibraryGame{ID: g.ID, Name: g.Name, System: g.System, Core: g.Core, Problem: g.Problem}
+	}
+	return Message{Type: TypeLibrary, Games: list}, true
+}
+
+func (ss *session) sendLibrary() {
+	msg, ok := ss.srv.libraryMessage()
+	if !ok {
+		ss.reply(errorMessage(CodeGameFailed, "this host has no game library"))
+		return
+	}
+	ss.reply(msg)
+}
+
+// isGameCommand reports whether typ is one of player 1's commands.
+func isGameCommand(typ string) bool {
+	switch typ {
+	case TypePlay, TypeStop, TypeReset, TypeSaveState, TypeLoadState:
+		return true
+	}
+	return false
+}
+
+// commandVerb words a command for the not_allowed message.
+func commandVerb(msg Message) string {
+	switch msg.Type {
+	case TypePlay:
+		return "start a game"
+	case TypeStop:
+		return "stop the game"
+	case TypeReset:
+		return "reset the game"
+	case TypeSaveState:
+		return "save states"
+	default:
+		return "load states"
+	}
+}
+
+// gameCommand checks who asks and hands the command to the session's
+// command goroutine.
+func (ss *session) gameCommand(msg Message) {
+	console := ss.srv.cfg.Console
+	if ss.srv.room.Slot(ss.member) != 1 {
+		ss.reply(errorMessage(CodeNotAllowed, "only player 1 can "+commandVerb(msg)))
+		return
+	}
+	if console == nil {
+		ss.reply(errorMessage(CodeGameFailed, "this host cannot change games"))
+		return
+	}
+	ss.cmdStart.Do(func() { go ss.runCommands() })
+	select {
+	case ss.cmds <- msg:
+	default:
+		ss.reply(errorMessage(CodeRateLimited, "too many game commands are waiting; try again in a moment"))
+	}
+}
+
+// runCommands runs the session's game commands one at a time until it ends.
+func (ss *session) runCommands() {
+	for {
+		select {
+		case <-ss.done:
+			return
+		case msg := <-ss.cmds:
+			select {
+			case <-ss.done:
+				return // the page went away while the command waited
+			default:
+			}
+			ss.runCommand(msg)
+		}
+	}
+}
+
+func (ss *session) runCommand(msg Message) {
+	c := ss.srv.cfg.Console
+	var err error
+	notice := ""
+	switch msg.Type {
+	case TypePlay:
+		err = c.Play(msg.GameID)
+	case TypeStop:
+		err = c.Stop()
+	case TypeReset:
+		err = c.Reset()
+	case TypeSaveState:
+		err = c.SaveState(msg.StateSlot)
+		notice = fmt.Sprintf("Saved state %d", msg.StateSlot)
+	case TypeLoadState:
+		err = c.LoadState(msg.StateSlot)
+		notice = fmt.Sprintf("Loaded state %d", msg.StateSlot)
+	}
+	ss.mu.Lock()
+	log := ss.log
+	ss.mu.Unlock()
+	if err != nil {
+		log.Info("game command failed", "command", msg.Type, "game", msg.GameID, "state_slot", msg.StateSlot, "err", err)
+		ss.reply(errorMessage(CodeGameFailed, err.Error()))
+		return
+	}
+	log.Info("game command", "command", msg.Type, "game", msg.GameID, "state_slot", msg.StateSlot)
+	if notice != "" {
+		ss.reply(Message{Type: TypeNotice, Text: notice})
+	}
+}
