@@ -13,7 +13,14 @@ LDFLAGS   := -X main.version=$(VERSION)
 BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
 TEST_DEBS  := cc65 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
-.PHONY: all run build deps test-deps test vet unit e2e gui-smoke bench clean
+.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke bench clean
+
+# Test data made here, never committed: Debian's libretro cores (unpacked, without
+# RetroArch) in a cache kept across runs, the NES test ROM (cc65) and the C test
+# cores. Tests find them through these variables.
+export COUCHPLAY_CORES_CACHE ?= /var/cache/couchplay-test-cores
+export COUCHPLAY_TEST_DATA   := $(CURDIR)/e2e/out/testdata
+TESTCORE_CFLAGS := -shared -fPIC -O1 -Wall -I/usr/include/libretro-common
 
 all: build
 
@@ -32,21 +39,29 @@ test-deps: deps
 	@scripts/ensure-apt.sh $(filter-out nodejs npm,$(TEST_DEBS))
 	@cd e2e && { [ -d node_modules/playwright-core ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund; }
 
-test: test-deps build vet unit e2e gui-smoke
+testdata: test-deps
+	@scripts/ensure-cores.sh libretro-nestopia libretro-gambatte >/dev/null
+	@mkdir -p $(COUCHPLAY_TEST_DATA)
+	ca65 emu/libretro/testdata/nes/quad.s -o $(COUCHPLAY_TEST_DATA)/quad.o
+	ld65 -C emu/libretro/testdata/nes/nes.cfg $(COUCHPLAY_TEST_DATA)/quad.o -o $(COUCHPLAY_TEST_DATA)/quad.nes
+	gcc $(TESTCORE_CFLAGS) -o $(COUCHPLAY_TEST_DATA)/testcore_libretro.so emu/libretro/testdata/testcore/testcore.c
+	gcc $(TESTCORE_CFLAGS) -o $(COUCHPLAY_TEST_DATA)/notacore_libretro.so emu/libretro/testdata/testcore/notacore.c
+
+test: test-deps build testdata vet unit e2e gui-smoke
 
 vet:
 	$(GO) vet $(GOFLAGS) ./...
 
-unit:
+unit: testdata
 	$(GO) test $(GOFLAGS) -race -count=1 -timeout 5m ./...
 
-e2e: build
+e2e: build testdata
 	cd e2e && node --test --test-concurrency=1 ./
 
 gui-smoke: build
 	scripts/gui-smoke.sh $(BIN) e2e/out
 
-bench: test-deps build
+bench: test-deps build testdata
 	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchtime 2s ./stream/ ./emu/
 	node e2e/bench.mjs
 

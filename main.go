@@ -141,7 +141,7 @@ func openLibretro(c config, log *slog.Logger) emu.Opener {
 		p, err := libretro.Open(libretro.Options{Core: g.CorePath, ROM: g.ROM, DataDir: c.dataDir,
 			CoreOptions: libretro.DefaultCoreOptions, Logger: log, Crashed: crashed})
 		if err != nil {
-			return nil, fmt.Errorf("cannot start %s: %w", g.Name, err)
+			return nil, err // it names the game and the core
 		}
 		return p, nil
 	}

@@ -9,12 +9,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"couchplay/emu/libretro"
 )
 
 // The test binary doubles as couchplay: run with COUCHPLAY_MAIN=1 it is the
 // real program, so these tests exercise the real flag parsing, exit codes and
 // stderr, not a copy.
 func TestMain(m *testing.M) {
+	if libretro.IsChild(os.Args) { // a core's child process, as main does
+		os.Exit(libretro.ChildMain())
+	}
 	if os.Getenv("COUCHPLAY_MAIN") == "1" {
 		os.Exit(run(os.Args[1:]))
 	}

@@ -166,7 +166,9 @@ func (c *Console) Start(g Game) error {
 	c.mu.Unlock()
 	core, err := c.open(g, gen)
 	if err != nil {
-		c.log.Warn("game did not start", "game", g.Name, "err", err)
+		if gen > 1 { // a start-up failure is main's one line
+			c.log.Warn("game did not start", "game", g.Name, "err", err)
+		}
 		return err
 	}
 	c.cfg.Loop.SetCore(core)

@@ -184,7 +184,8 @@ func (f *Finder) Cores() []CoreInfo {
 			if ci := f.Probe(filepath.Join(dir, e.Name())); ci.Error == "" {
 				cores = append(cores, ci)
 			} else {
-				f.Logger.Warn("not a usable libretro core", "file", ci.Path, "err", ci.Error)
+				// Debug: the library rescans often; --core with it says why at once.
+				f.Logger.Debug("not a usable libretro core", "file", ci.Path, "err", ci.Error)
 			}
 		}
 	}

@@ -66,8 +66,9 @@ type Process struct {
 	exited    chan struct{} // the reply pipe ended: the child is gone
 	waitOnce  sync.Once
 	waitErr   error
-	lastLog   atomic.Pointer[string] // the core's last error (or any) log line, for crash messages
-	lastError atomic.Pointer[string]
+	lastLog   atomic.Pointer[string] // the core's last log line, for crash messages
+	lastError atomic.Pointer[string] // its last warning or error line, for load failures
+	loading   atomic.Bool // during load the core's lines go to the debug log: a failure's error quotes them
 
 	loaded  loadedReply
 	info    emu.Info
@@ -113,6 +114,8 @@ func Open(opts Options) (*Process, error) {
 		return nil, err
 	}
 	p.romCRC = romCRC
+	p.loading.Store(true)
+	defer p.loading.Store(false)
 	req, _ := json.Marshal(loadRequest{Core: opts.Core, ROM: opts.ROM, SystemDir: opts.systemDir(), SaveDir: opts.saveDir(),
 		SRAMFile: p.sramPath(), Options: opts.CoreOptions})
 	typ, body, err := p.request(msgLoad, req, loadTimeout)
@@ -124,6 +127,13 @@ func Open(opts Options) (*Process, error) {
 	}
 	if err != nil {
 		p.kill()
+		if typ == msgError && strings.Contains(err.Error(), " could not load ") {
+			// The core's own reason, when it logged one as a warning or error.
+			if line := p.lastError.Load(); line != nil {
+				return nil, fmt.Errorf("%w: %s", err, *line)
+			}
+			return nil, fmt.Errorf("%w: it is not a game this core can run, or the file is damaged", err)
+		}
 		return nil, p.explain(err)
 	}
 	if err := p.mapFrames(p.loaded.FrameCap); err != nil {
@@ -232,11 +242,15 @@ func (p *Process) coreLog(body []byte) {
 		return
 	}
 	p.lastLog.Store(&line)
-	switch level {
-	case logError:
+	if level >= logWarn {
 		p.lastError.Store(&line)
+	}
+	switch {
+	case p.loading.Load():
+		p.log.Debug("core: " + line)
+	case level == logError:
 		p.log.Warn("core: " + line)
-	case logWarn:
+	case level == logWarn:
 		p.log.Info("core: " + line)
 	default:
 		p.log.Debug("core: " + line)
@@ -317,11 +331,7 @@ func (p *Process) explain(err error) error {
 	if errors.Is(err, errHung) {
 		err = fmt.Errorf("the core stopped responding (nothing for %s)", p.opts.Watchdog)
 	}
-	line := p.lastError.Load()
-	if line == nil {
-		line = p.lastLog.Load()
-	}
-	if line != nil && !strings.Contains(err.Error(), *line) {
+	if line := p.lastLog.Load(); line != nil && !strings.Contains(err.Error(), *line) {
 		return fmt.Errorf("%w; the core said: %s", err, *line)
 	}
 	return err
