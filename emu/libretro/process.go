@@ -68,7 +68,7 @@ type Process struct {
 	waitErr   error
 	lastLog   atomic.Pointer[string] // the core's last log line, for crash messages
 	lastError atomic.Pointer[string] // its last warning or error line, for load failures
-	loading   atomic.Bool // during load the core's lines go to the debug log: a failure's error quotes them
+	loading   atomic.Bool            // during load the core's lines go to the debug log: a failure's error quotes them
 
 	loaded  loadedReply
 	info    emu.Info
