@@ -62,7 +62,7 @@ gui-smoke: build
 	scripts/gui-smoke.sh $(BIN) e2e/out
 
 bench: test-deps build testdata
-	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchtime 2s ./stream/ ./emu/
+	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchtime 2s ./stream/ ./emu/ ./emu/libretro/
 	node e2e/bench.mjs
 
 clean:

@@ -1,6 +1,11 @@
 // make bench: measures couchplay in real Chromium against builtin:testcard and
 // prints the figures of DESIGN §3 next to their targets. Measures, never asserts.
 //
+// With the NES test ROM on Debian's nestopia (make testdata) it also measures
+// the libretro path: key -> frame and sound, CPU and RSS of host + core child
+// with 1 and 4 viewers (the per-frame core and IPC times come from the Go
+// benchmark BenchmarkNESFrame).
+//
 //   node e2e/bench.mjs [--loads 10] [--presses 30] [--sessions 20] [--cpu-seconds 10]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,12 +19,16 @@ const { values: opt } = parseArgs({
     presses: { type: 'string', default: '30' },
     sessions: { type: 'string', default: '20' },
     'cpu-seconds': { type: 'string', default: '10' },
+    'nes-presses': { type: 'string', default: '15' },
   },
 });
 const LOADS = Number(opt.loads);
 const PRESSES = Number(opt.presses);
 const SESSIONS = Number(opt.sessions);
 const CPU_SECONDS = Number(opt['cpu-seconds']);
+const NES_PRESSES = Number(opt['nes-presses']);
+const CORES = process.env.COUCHPLAY_CORES_CACHE || '/var/cache/couchplay-test-cores';
+const TESTDATA = process.env.COUCHPLAY_TEST_DATA || path.join(repoRoot, 'e2e', 'out', 'testdata');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 const median = (xs) => quantile(xs, 0.5);
@@ -41,14 +50,26 @@ function cpuTicks(pid) {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15)
 }
+// The host and its children (a libretro core runs in one).
+function family(pid) {
+  const kids = [];
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      kids.push(...fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    } catch { /* thread gone */ }
+  }
+  return [pid, ...kids];
+}
+function familyTicks(pids) { return pids.reduce((sum, p) => sum + cpuTicks(p), 0); }
 function rssKiB(pid) {
   const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
   return m ? Number(m[1]) : NaN;
 }
 async function cpuPercent(pid, seconds) {
-  const t0 = cpuTicks(pid), w0 = performance.now();
+  const pids = family(pid);
+  const t0 = familyTicks(pids), w0 = performance.now();
   await sleep(seconds * 1000);
-  const t1 = cpuTicks(pid), w1 = performance.now();
+  const t1 = familyTicks(pids), w1 = performance.now();
   return ((t1 - t0) / CLK_TCK) / ((w1 - w0) / 1000) * 100;
 }
 
@@ -78,8 +99,10 @@ async function latencyProbe() {
   }, true);
   const onFrame = (now, m) => {
     g.drawImage(v, 0, 0, 8, 8);
-    const d = g.getImageData(4, 4, 1, 1).data;
-    const white = d[0] > 180 && d[1] > 180 && d[2] > 180;
+    // Top-left area: the whole test card, or the NES ROM's player-1 quadrant
+    // (#B53120); "lit" is a bright red channel in both.
+    const d = g.getImageData(2, 2, 1, 1).data;
+    const white = d[0] > 140;
     if (white && !probe.white && probe.keydown !== null && !probe.gotFrame) {
       probe.gotFrame = true;
       probe.frame.push({ display: m.expectedDisplayTime - probe.keydown, presentation: m.presentationTime - probe.keydown });
@@ -152,13 +175,13 @@ async function navigationToFirstFrame(browser, host) {
   return results;
 }
 
-async function keyLatency(browser, host) {
+async function keyLatency(browser, host, presses = PRESSES) {
   const page = await openPage(browser, host);
   await waitState(page, 'playing');
   await page.evaluate(latencyProbe);
   const audioMode = await page.evaluate(() => window.__probe.audio);
   await page.waitForFunction(() => !window.__probe.white, null, { timeout: 15_000 });
-  for (let i = 0; i < PRESSES; i++) {
+  for (let i = 0; i < presses; i++) {
     // A random gap so presses land at every phase of the 60 Hz frame clock.
     await sleep(60 + Math.random() * 90);
     await page.keyboard.down('KeyX');
@@ -174,13 +197,18 @@ async function keyLatency(browser, host) {
   return { frame: probe.frame, sound: probe.sound, audioMode };
 }
 
-async function hostCPU(browser, host) {
-  const page = await openPage(browser, host);
-  await waitState(page, 'playing');
-  await sleep(1000); // past the join keyframe
+// CPU of the host and its core child while `viewers` pages watch; RSS of both.
+async function hostCPU(browser, host, viewers = 1) {
+  const pages = [];
+  for (let i = 0; i < viewers; i++) {
+    const page = await openPage(browser, host);
+    await waitState(page, 'playing');
+    pages.push(page);
+  }
+  await sleep(1000); // past the join keyframes
   const idle = await cpuPercent(host.pid, CPU_SECONDS);
-  const rss = rssKiB(host.pid);
-  await page.context().close();
+  const rss = family(host.pid).reduce((sum, p) => sum + rssKiB(p), 0);
+  for (const page of pages) await page.context().close();
   return { idle, rss };
 }
 
@@ -200,6 +228,12 @@ async function rssGrowth(browser, host) {
   const after = rssKiB(host.pid);
   const goroutinesAfter = (await health(host)).goroutines;
   return { before, after, goroutinesBefore, goroutinesAfter };
+}
+
+function outDir() {
+  const dir = path.join(repoRoot, 'e2e', 'out');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 // ---------- main ----------
@@ -252,6 +286,32 @@ try {
   raw.gameCPU = gcpu;
   rows.push(['host CPU, 1 viewer, built-in game', `${gcpu.idle.toFixed(1)} % of a core`, '<= 5 %']);
   await game.stop();
+
+  // The libretro path: the NES test ROM on Debian's nestopia, in its child process.
+  const rom = path.join(TESTDATA, 'quad.nes');
+  if (!fs.existsSync(rom) || !fs.existsSync(path.join(CORES, 'nestopia_libretro.so'))) {
+    rows.push(['libretro (nestopia)', 'skipped: run make testdata', '']);
+  } else {
+    const dataDir = fs.mkdtempSync(path.join(outDir(), 'bench-data-'));
+    const nes = await startHost({ rom, extraArgs: ['--cores-dir', CORES, '--data', dataDir] });
+    hosts.push(nes);
+    log(`libretro: key -> frame / sound, ${NES_PRESSES} presses`);
+    const nkey = await keyLatency(browser, nes, NES_PRESSES);
+    raw.nesKey = nkey;
+    const nframe = nkey.frame.map((x) => x.presentation);
+    rows.push([`NES (nestopia): key -> changed frame, median / p95 (n=${nframe.length})`, `${ms(median(nframe))} / ${ms(quantile(nframe, 0.95))}`, '<= 20 / 30 ms']);
+    rows.push([`NES (nestopia): key -> sound onset, median (n=${nkey.sound.length})`,
+      nkey.audioMode === 'worklet' ? ms(median(nkey.sound.map((x) => x.rendered))) : nkey.audioMode, '<= 45 ms']);
+    for (const viewers of [1, 4]) {
+      log(`libretro: CPU over ${CPU_SECONDS} s, ${viewers} viewer(s)`);
+      const c = await hostCPU(browser, nes, viewers);
+      raw[`nesCPU${viewers}`] = c;
+      rows.push([`NES (nestopia): CPU host + core, ${viewers} viewer${viewers > 1 ? 's' : ''}`, `${c.idle.toFixed(1)} % of a core`, viewers === 1 ? '<= 5 %' : '—']);
+      rows.push([`NES (nestopia): RSS host + core, ${viewers} viewer${viewers > 1 ? 's' : ''}`, `${(c.rss / 1024).toFixed(1)} MiB`, '—']);
+    }
+    await nes.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
 } finally {
   await browser.close().catch(() => {});
   for (const h of hosts) await h.stop().catch(() => {});
@@ -263,6 +323,4 @@ console.log(line(['figure', 'measured', 'target']));
 console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 for (const r of rows) console.log(line(r));
 
-const outDir = path.join(repoRoot, 'e2e', 'out');
-fs.mkdirSync(outDir, { recursive: true });
-fs.writeFileSync(path.join(outDir, 'bench.json'), JSON.stringify({ when: new Date().toISOString(), rows, raw }, null, 2));
+fs.writeFileSync(path.join(outDir(), 'bench.json'), JSON.stringify({ when: new Date().toISOString(), rows, raw }, null, 2));

@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -291,7 +292,9 @@ func (c *child) run(body []byte) error {
 	C.cp_set_buttons(C.uint16_t(le.Uint16(body)), C.uint16_t(le.Uint16(body[2:])), C.uint16_t(le.Uint16(body[4:])), C.uint16_t(le.Uint16(body[6:])))
 	C.cp_begin_frame()
 	core.avChanged, core.geometry = false, false
+	start := time.Now()
 	C.cp_call_run()
+	runNanos := time.Since(start)
 
 	var flags byte
 	if C.cp_frame_new != 0 {
@@ -320,6 +323,7 @@ func (c *child) run(body []byte) error {
 	r = append(r, flags, 0, 0, 0)
 	r = le.AppendUint32(r, uint32(len(c.frame)))
 	r = le.AppendUint64(r, math.Float64bits(float64(core.av.timing.fps)))
+	r = le.AppendUint32(r, uint32(min(runNanos, math.MaxUint32)))
 	for _, s := range audio {
 		r = le.AppendUint16(r, uint16(s))
 	}

@@ -80,6 +80,7 @@ type Process struct {
 	runBody [8]byte
 	frames  int
 	timer   *time.Timer
+	stats   Stats
 
 	dead   bool // crashed or hung: a still picture from now on
 	closed bool
@@ -401,7 +402,9 @@ func (p *Process) RunFrame() {
 	for i, b := range p.input {
 		binary.LittleEndian.PutUint16(p.runBody[i*2:], uint16(b))
 	}
+	start := time.Now()
 	typ, body, err := p.request(msgRun, p.runBody[:], p.opts.Watchdog)
+	p.stats.RoundTrip += time.Since(start)
 	if err == nil && typ != msgFrame {
 		err = fmt.Errorf("the core process failed: %s", body)
 	}
@@ -442,6 +445,8 @@ func (p *Process) takeFrame(body []byte) error {
 		p.img = &image.RGBA{Pix: p.mapped[:w*h*4], Stride: w * 4, Rect: image.Rect(0, 0, w, h)}
 		p.info.Width, p.info.Height = w, h
 	}
+	p.stats.Frames++
+	p.stats.Core += time.Duration(le.Uint32(body[20:]))
 	samples := (len(body) - frameHeaderSize) / 2
 	if cap(p.audio) < samples {
 		p.audio = make([]int16, samples)
@@ -494,6 +499,18 @@ func (p *Process) die(err error) {
 		go p.opts.Crashed(err)
 	}
 }
+
+// Stats add up the frames run so far: how long the core's retro_run took in
+// the child, and the whole round trip as the host saw it (the difference is
+// the cost of the process boundary: pipes, wake-ups, audio copy).
+type Stats struct {
+	Frames    int
+	Core      time.Duration
+	RoundTrip time.Duration
+}
+
+// Stats is read on the loop goroutine (or after it stopped), like RunFrame.
+func (p *Process) Stats() Stats { return p.stats }
 
 // Frame is the last picture (shared memory, valid until the next RunFrame).
 func (p *Process) Frame() *image.RGBA {

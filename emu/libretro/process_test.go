@@ -368,3 +368,34 @@ func TestFinder(t *testing.T) {
 		t.Errorf("library = %+v", games)
 	}
 }
+
+// BenchmarkNESFrame runs the NES test ROM on Debian's nestopia (make testdata)
+// and reports where a frame's time goes: in the core, and across the process
+// boundary (make bench prints it).
+func BenchmarkNESFrame(b *testing.B) {
+	cores, data := os.Getenv("COUCHPLAY_CORES_CACHE"), os.Getenv("COUCHPLAY_TEST_DATA")
+	if cores == "" || data == "" {
+		b.Skip("run through make bench (COUCHPLAY_CORES_CACHE, COUCHPLAY_TEST_DATA)")
+	}
+	p, err := Open(Options{Core: filepath.Join(cores, "nestopia_libretro.so"), ROM: filepath.Join(data, "quad.nes"),
+		DataDir: b.TempDir(), CoreOptions: DefaultCoreOptions, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	for range 10 {
+		p.RunFrame()
+	}
+	base := p.Stats()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		p.SetInput(i%4, emu.ButtonA) // a moving picture and sound
+		p.RunFrame()
+	}
+	st := p.Stats()
+	n := float64(st.Frames - base.Frames)
+	core := float64(st.Core-base.Core) / n
+	trip := float64(st.RoundTrip-base.RoundTrip) / n
+	b.ReportMetric(core/1e3, "core-µs/frame")
+	b.ReportMetric((trip-core)/1e3, "ipc-µs/frame")
+}

@@ -39,8 +39,8 @@ const (
 const maxMessage = 64 << 20
 
 // frameHeaderSize: uint16 width, uint16 height, uint8 flags, 3 pad,
-// uint32 frame buffer capacity, float64 fps.
-const frameHeaderSize = 20
+// uint32 frame buffer capacity, float64 fps, uint32 ns the core's retro_run took.
+const frameHeaderSize = 24
 
 // Frame flags.
 const (
