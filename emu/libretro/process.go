@@ -62,8 +62,7 @@ type Process struct {
 	fromChild *os.File
 	mem       *os.File
 	mapped    []byte
-	replies   chan reply
-	exited    chan struct{} // the reply pipe ended: the child is gone
+	rbuf      []byte // the last reply's bytes: valid until the next request
 	waitOnce  sync.Once
 	waitErr   error
 	lastLog   atomic.Pointer[string] // the core's last log line, for crash messages
@@ -85,11 +84,6 @@ type Process struct {
 	dead   bool // crashed or hung: a still picture from now on
 	closed bool
 	saves  *saver
-}
-
-type reply struct {
-	typ  byte
-	body []byte
 }
 
 // Open starts a child, loads the core and the ROM and returns the running game.
@@ -153,8 +147,7 @@ func Open(opts Options) (*Process, error) {
 
 // startChild runs the child with its pipes and frame memfd.
 func startChild(opts Options, memName string) (*Process, error) {
-	p := &Process{opts: opts, log: opts.Logger.With("core", filepath.Base(opts.Core)),
-		replies: make(chan reply, 1), exited: make(chan struct{})}
+	p := &Process{opts: opts, log: opts.Logger.With("core", filepath.Base(opts.Core))}
 	argv := opts.Command
 	if len(argv) == 0 {
 		exe, err := os.Executable()
@@ -197,7 +190,6 @@ func startChild(opts Options, memName string) (*Process, error) {
 		p.closeFiles()
 		return nil, fmt.Errorf("cannot start the core process: %w", err)
 	}
-	go p.readReplies()
 	return p, nil
 }
 
@@ -214,24 +206,6 @@ func (p *Process) sramPath() string {
 func gameName(rom string) string {
 	base := filepath.Base(rom)
 	return strings.TrimSuffix(base, filepath.Ext(base))
-}
-
-// readReplies runs until the child's end of the pipe closes.
-func (p *Process) readReplies() {
-	defer close(p.exited)
-	var buf []byte
-	for {
-		typ, body, b, err := readMsg(p.fromChild, buf)
-		buf = b
-		if err != nil {
-			return
-		}
-		if typ == msgLog {
-			p.coreLog(body)
-			continue
-		}
-		p.replies <- reply{typ: typ, body: bytes.Clone(body)}
-	}
 }
 
 func (p *Process) coreLog(body []byte) {
@@ -258,25 +232,29 @@ func (p *Process) coreLog(body []byte) {
 	}
 }
 
-// request sends one command and waits for its reply, the child's end, or timeout.
+// request sends one command and reads up to its reply (the core's log lines
+// come before it) on this goroutine: no reader goroutine, so a frame costs
+// one wake-up. The reply's body is valid until the next request.
 func (p *Process) request(typ byte, body []byte, timeout time.Duration) (byte, []byte, error) {
 	var err error
 	if p.wbuf, err = writeMsg(p.toChild, p.wbuf, typ, body); err != nil {
 		return 0, nil, p.gone()
 	}
-	if p.timer == nil {
-		p.timer = time.NewTimer(timeout)
-	} else {
-		p.timer.Reset(timeout)
-	}
-	defer p.timer.Stop()
-	select {
-	case r := <-p.replies:
-		return r.typ, r.body, nil
-	case <-p.exited:
-		return 0, nil, p.gone()
-	case <-p.timer.C:
-		return 0, nil, errHung
+	p.fromChild.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		var rt byte
+		var rb []byte
+		rt, rb, p.rbuf, err = readMsg(p.fromChild, p.rbuf)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return 0, nil, errHung
+		case err != nil:
+			return 0, nil, p.gone()
+		case rt == msgLog:
+			p.coreLog(rb)
+		default:
+			return rt, rb, nil
+		}
 	}
 }
 
@@ -284,12 +262,7 @@ var errHung = errors.New("hung")
 
 // gone waits for the exited child and says how it ended.
 func (p *Process) gone() error {
-	select {
-	case <-p.exited:
-	case <-time.After(quitTimeout):
-		p.cmd.Process.Kill()
-	}
-	err := p.wait()
+	err := p.waitOrKill(quitTimeout)
 	if err == nil {
 		return errors.New("the core process exited")
 	}
@@ -327,6 +300,20 @@ func (p *Process) wait() error {
 	return p.waitErr
 }
 
+// waitOrKill gives the child d to exit by itself (so its own exit status or
+// signal is what is reported), then kills it, and reaps it.
+func (p *Process) waitOrKill(d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- p.wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		p.cmd.Process.Kill()
+		return <-done
+	}
+}
+
 // explain adds the core's last words to an error.
 func (p *Process) explain(err error) error {
 	if errors.Is(err, errHung) {
@@ -344,7 +331,6 @@ func (p *Process) kill() {
 		p.cmd.Process.Kill()
 	}
 	p.wait()
-	<-p.exited
 	p.closeFiles()
 }
 
@@ -536,13 +522,7 @@ func (p *Process) Close() error {
 		if _, _, err := p.request(msgQuit, nil, quitTimeout); err != nil {
 			p.cmd.Process.Kill()
 		}
-		select {
-		case <-p.exited:
-		case <-time.After(quitTimeout):
-			p.cmd.Process.Kill()
-		}
-		p.wait()
-		<-p.exited
+		p.waitOrKill(quitTimeout)
 		p.closeFiles()
 	}
 	if p.saves != nil {
