@@ -194,6 +194,8 @@ func run(args []string) int {
 	loop := emu.NewLoop(emu.NewBuiltinGame(), room, hub.WriteFrame, emu.RealClock{})
 	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop, Logger: log, Open: openLibretro(c, log),
 		Games: func() []emu.Game { return finder.Library(c.romDirs) }}, emu.GameBuiltin)
+	// A new game starts every viewer on a keyframe, even at the same size.
+	console.OnChange(func(emu.GameStatus) { hub.RequestKeyframe() })
 	if err := startGame(c, console, finder); err != nil {
 		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
 		loop.Core().Close()

@@ -436,17 +436,18 @@ func extOf(name string) string {
 	return strings.ToLower(strings.TrimPrefix(filepath.Ext(name), "."))
 }
 
-// zippedExt is the extension of a zip's first file, or "".
-func zippedExt(path string) string {
+// zippedExts lists the extensions of a zip's files, in order.
+func zippedExts(path string) []string {
 	z, err := zip.OpenReader(path)
 	if err != nil {
-		return ""
+		return nil
 	}
 	defer z.Close()
+	var exts []string
 	for _, f := range z.File {
 		if !f.FileInfo().IsDir() {
-			return extOf(f.Name)
+			exts = append(exts, extOf(f.Name))
 		}
 	}
-	return ""
+	return exts
 }

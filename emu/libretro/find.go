@@ -203,14 +203,21 @@ var debianPackages = map[string]string{
 	"nds": "libretro-desmume",
 }
 
-// romExt is the extension a ROM is matched by: a zip's inner file's.
-func romExt(rom string) string {
+// romExt is the extension a ROM is matched by: for a zip, that of the first
+// file in it that one of cores takes (else its first file's).
+func romExt(rom string, cores []CoreInfo) string {
 	ext := extOf(rom)
-	if ext != "zip" {
+	if ext != "zip" || anyCoreTakes(cores, "zip") {
 		return ext
 	}
-	if inner := zippedExt(rom); inner != "" {
-		return inner
+	inner := zippedExts(rom)
+	for _, e := range inner {
+		if anyCoreTakes(cores, e) {
+			return e
+		}
+	}
+	if len(inner) > 0 {
+		return inner[0]
 	}
 	return ext
 }
@@ -228,8 +235,9 @@ func (f *Finder) ForROM(rom, explicit string) (CoreInfo, error) {
 		}
 		return ci, nil
 	}
-	ext := romExt(rom)
-	for _, ci := range f.Cores() {
+	cores := f.Cores()
+	ext := romExt(rom, cores)
+	for _, ci := range cores {
 		if slices.Contains(ci.Extensions, ext) {
 			return ci, nil
 		}
@@ -258,7 +266,7 @@ func (f *Finder) Library(dirs []string) []emu.Game {
 			if err != nil || d.IsDir() {
 				return nil
 			}
-			ext := romExt(path)
+			ext := romExt(path, cores)
 			if _, known := debianPackages[ext]; !known && !anyCoreTakes(cores, ext) && ext != "zip" {
 				return nil
 			}

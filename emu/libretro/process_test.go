@@ -1,6 +1,7 @@
 package libretro
 
 import (
+	"archive/zip"
 	"bytes"
 	"errors"
 	"fmt"
@@ -153,6 +154,31 @@ func TestQuadrantsAudioAndRate(t *testing.T) {
 	}
 }
 
+// A zipped ROM is unpacked in the child for a core that takes data in memory.
+func TestZippedROM(t *testing.T) {
+	dir := t.TempDir()
+	zipPath := filepath.Join(dir, "Quads.zip")
+	f, _ := os.Create(zipPath)
+	zw := zip.NewWriter(f)
+	w, _ := zw.Create("readme.txt")
+	w.Write([]byte("not the game"))
+	w, _ = zw.Create("Quads.tst")
+	w.Write([]byte("format xrgb8888\n"))
+	zw.Close()
+	f.Close()
+	core, _ := testCores(t)
+	f2 := &Finder{Dirs: []string{filepath.Dir(core)}, Logger: slog.New(slog.DiscardHandler), cache: map[string]probed{}}
+	if ci, err := f2.ForROM(zipPath, ""); err != nil || ci.Name != "couchplay testcore" {
+		t.Errorf("ForROM(zip) = %+v, %v; want the core of the file inside", ci, err)
+	}
+	p := openTest(t, zipPath, Options{})
+	p.SetInput(3, emu.ButtonA)
+	p.RunFrame()
+	if got := pixel(p, 150, 140); got != white {
+		t.Errorf("zipped game: lit quadrant = %v, want white", got)
+	}
+}
+
 func TestPixelFormats(t *testing.T) {
 	dir := t.TempDir()
 	for _, format := range []string{"xrgb8888", "rgb565", "0rgb1555"} {
@@ -277,7 +303,7 @@ func TestCrashesAreContained(t *testing.T) {
 		{"hang", "stopped responding"},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			fds := openFDs(t)
+			fds, goroutines := openFDs(t), runtime.NumGoroutine()
 			rec := newCrashRecorder()
 			p := openTest(t, game(t, dir, tc.mode+".tst", "mode "+tc.mode+"\nat 5\n"), Options{Crashed: rec.crashed, Watchdog: 300 * time.Millisecond})
 			p.SetInput(0, emu.ButtonA)
@@ -308,6 +334,12 @@ func TestCrashesAreContained(t *testing.T) {
 			p.Close()
 			if got := openFDs(t); got > fds {
 				t.Errorf("open fds %d after the crash, %d before", got, fds)
+			}
+			for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > goroutines && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if got := runtime.NumGoroutine(); got > goroutines {
+				t.Errorf("%d goroutines after the crash, %d before", got, goroutines)
 			}
 		})
 	}
