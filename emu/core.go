@@ -35,7 +35,7 @@ type Info struct {
 	Width      int    // native frame size in pixels
 	Height     int
 	FPS        float64 // frames per second the core wants to be run at
-	SampleRate int     // audio sample rate in Hz (stereo, interleaved int16)
+	SampleRate int     // audio sample rate in Hz (stereo, interleaved int16); the stream takes 48000
 }
 
 // Core is one running game. RunFrame, SetInput, Frame and Audio are called from

@@ -57,7 +57,7 @@ type Hub struct {
 	vp8Size  image.Point
 	opus     *OpusEncoder
 	pcm      []int16 // audio waiting for a whole Opus frame
-	resample resampler
+	badRate  bool // a core's sound is not at 48 kHz: said once, then dropped
 
 	keyframe  atomic.Bool // a peer joined or asked (PLI/FIR): next frame is a keyframe
 	connected atomic.Int32
@@ -204,7 +204,16 @@ func (h *Hub) writeAudio(audio []int16, info emu.Info) {
 		}
 		h.opus = enc
 	}
-	h.pcm = h.resample.append(h.pcm, audio, info.SampleRate, opusSampleRate)
+	if info.SampleRate != opusSampleRate {
+		// Cores deliver 48 kHz (libretro resamples in its child with
+		// libspeexdsp); anything else would play at the wrong speed.
+		if !h.badRate {
+			h.badRate = true
+			h.log.Error("dropping the game's sound: it is not at 48 kHz", "rate", info.SampleRate)
+		}
+		return
+	}
+	h.pcm = append(h.pcm, audio...)
 	const frameLen = opusFrameSize * opusChannels
 	for len(h.pcm) >= frameLen {
 		packet, err := h.opus.Encode(h.pcm[:frameLen])
