@@ -497,6 +497,7 @@ function onWelcome(msg) {
   }
   showGame(msg.game);
   $('games-button').hidden = body.dataset.slot !== '1';
+  showRestart();
   if (body.dataset.slot !== '1') closeGames();
   setStatus(spectator ? 'Watching — starting the stream…' : `Player ${msg.slot} — starting the stream…`);
 }
@@ -510,6 +511,7 @@ function onError(msg) {
   if (GAME_ERRORS.has(msg.code)) {
     games.pending = null;
     setGamesBusy(false);
+    $('crash-restart').disabled = false;
     toast(text);
     return;
   }
@@ -812,18 +814,35 @@ function showGame(game) {
   body.dataset.game = game.state || 'running';
   const crash = $('crash');
   if (game.state === GAME_CRASHED) {
-    crash.textContent = game.message || `${name} crashed.`;
+    $('crash-text').textContent = game.message || `${name} crashed.`;
     crash.hidden = false;
   } else {
     crash.hidden = true;
-    crash.textContent = '';
+    $('crash-text').textContent = '';
   }
+  showRestart();
   if (games.pending && game.id === games.pending && game.state !== GAME_CRASHED) {
     games.pending = null;
     closeGames();
   }
   setGamesBusy(false);
   markCurrent();
+}
+
+// Player 1 may start a crashed game again from the banner (the same play
+// command as the panel's, with the crashed game's id).
+function showRestart() {
+  const crashed = games.current?.state === GAME_CRASHED;
+  const button = $('crash-restart');
+  button.hidden = !crashed || body.dataset.slot !== '1' || !games.current?.id;
+  button.disabled = false;
+}
+
+function restartGame() {
+  const id = games.current?.id;
+  if (!id || body.dataset.slot !== '1') return;
+  $('crash-restart').disabled = true; // until the host answers (a game message or an error)
+  playGame(id);
 }
 
 function showLibrary(list) {
@@ -926,6 +945,7 @@ function setupGames() {
   }
   $('games-button').addEventListener('click', (ev) => { ev.currentTarget.blur(); toggleGames(); });
   $('games-close').addEventListener('click', closeGames);
+  $('crash-restart').addEventListener('click', (ev) => { ev.currentTarget.blur(); restartGame(); });
   $('game-stop').addEventListener('click', () => { games.pending = null; send({ type: MSG.stop }); });
   $('game-reset').addEventListener('click', () => send({ type: MSG.reset }));
   $('state-save').addEventListener('click', () => send({ type: MSG.saveState, stateSlot: stateSlot() }));

@@ -235,3 +235,69 @@ export async function waitGame(page, name, timeout = WAIT_MS) {
     throw new Error(`page never showed game ${name}: ${JSON.stringify(info)}\nconsole:\n${(page.consoleLog || []).join('\n')}`, { cause: err });
   }
 }
+
+// ---------- libretro test data ----------
+
+// Made by `make testdata`: the NES test ROM and the C test cores, and Debian's
+// cores unpacked into a cache. Tests read both variables, with these defaults.
+export const testDataDir = process.env.COUCHPLAY_TEST_DATA || path.join(repoRoot, 'e2e', 'out', 'testdata');
+export const coresCacheDir = process.env.COUCHPLAY_CORES_CACHE || '/var/cache/couchplay-test-cores';
+
+// Returns file's path, or throws (the test fails, it does not skip) when it is missing.
+export function requireFile(file) {
+  if (!fs.existsSync(file)) {
+    throw new Error(`${file} is missing: run make testdata (COUCHPLAY_TEST_DATA=${testDataDir}, COUCHPLAY_CORES_CACHE=${coresCacheDir})`);
+  }
+  return file;
+}
+
+// A fresh temporary directory, removed when the test process exits.
+const tempDirs = [];
+process.on('exit', () => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+export function makeTempDir(prefix = 'couchplay-e2e-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+// The mean colour of a (2r+1)² box around each [x, y] of the current video
+// frame, and the frame's size; null before the first frame.
+export async function pixelsAt(page, points, r = 3) {
+  return page.evaluate(({ points, r }) => {
+    const v = document.getElementById('screen');
+    if (!v || !v.videoWidth) return null;
+    const c = window.__pixelCanvas ||= document.createElement('canvas');
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    g.drawImage(v, 0, 0);
+    const colours = points.map(([x, y]) => {
+      const d = g.getImageData(x - r, y - r, 2 * r + 1, 2 * r + 1).data;
+      const sum = [0, 0, 0];
+      for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) sum[k] += d[i + k];
+      return sum.map((s) => Math.round(s / (d.length / 4)));
+    });
+    return { w: c.width, h: c.height, colours };
+  }, { points, r });
+}
+
+// Reads /proc: the host's child processes (of every thread) with their state
+// (R, S, Z = zombie, …) and command name.
+export function childProcesses(pid) {
+  const kids = [];
+  let tasks = [];
+  try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch { return kids; }
+  for (const tid of tasks) {
+    let list = '';
+    try { list = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8'); } catch { continue; }
+    for (const child of list.trim().split(/\s+/).filter(Boolean)) {
+      try {
+        const stat = fs.readFileSync(`/proc/${child}/stat`, 'utf8');
+        const m = stat.match(/^\d+ \((.*)\) (\S)/s);
+        kids.push({ pid: Number(child), comm: m?.[1], state: m?.[2] });
+      } catch { /* exited meanwhile */ }
+    }
+  }
+  return kids;
+}

@@ -139,7 +139,7 @@ func Open(opts Options) (*Process, error) {
 		FPS: p.loaded.FPS, SampleRate: outputRate}
 	p.img = image.NewRGBA(image.Rect(0, 0, p.loaded.Width, p.loaded.Height)) // black until the first frame
 	p.saves = newSaver(p.sramPath(), p.log)
-	p.log.Info("core loaded", "core", p.loaded.System.Name, "version", p.loaded.System.Version, "rom", filepath.Base(opts.ROM),
+	p.log.Info("core loaded", "name", p.loaded.System.Name, "version", p.loaded.System.Version, "rom", filepath.Base(opts.ROM),
 		"size", fmt.Sprintf("%dx%d", p.info.Width, p.info.Height), "fps", p.info.FPS, "rate", p.loaded.SampleRate,
 		"sram", p.loaded.SRAMSize, "sram_loaded", p.loaded.SRAMLoaded, "devices", p.loaded.Devices)
 	return p, nil
@@ -480,7 +480,7 @@ func (p *Process) die(err error) {
 	p.img = still
 	p.audio = p.audio[:0]
 	p.kill()
-	p.log.Error("core died", "err", err)
+	p.log.Debug("core died", "err", err) // the console reports it: "the game crashed: …"
 	if p.opts.Crashed != nil {
 		go p.opts.Crashed(err)
 	}
