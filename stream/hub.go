@@ -53,11 +53,11 @@ type Hub struct {
 	audio *webrtc.TrackLocalStaticSample
 
 	// Encoder state; touched only by the frame loop goroutine (WriteFrame).
-	vp8      *VP8Encoder
-	vp8Size  image.Point
-	opus     *OpusEncoder
-	pcm      []int16 // audio waiting for a whole Opus frame
-	badRate  bool // a core's sound is not at 48 kHz: said once, then dropped
+	vp8     *VP8Encoder
+	vp8Size image.Point
+	opus    *OpusEncoder
+	pcm     []int16 // audio waiting for a whole Opus frame
+	badRate bool    // a core's sound is not at 48 kHz: said once, then dropped
 
 	keyframe  atomic.Bool // a peer joined or asked (PLI/FIR): next frame is a keyframe
 	connected atomic.Int32
