@@ -13,7 +13,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
 TEST_DEBS  := cc65 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
-.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke bench clean
+.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke bench fuzz soak clean
 
 # Test data made here, never committed: Debian's libretro cores (unpacked, without
 # RetroArch) in a cache kept across runs, the NES test ROM (cc65) and the C test
@@ -64,6 +64,10 @@ gui-smoke: build
 bench: test-deps build testdata
 	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchtime 2s ./stream/ ./emu/ ./emu/libretro/
 	node e2e/bench.mjs
+
+# Every fuzz target for FUZZTIME each (default 20s); prints execs and crashes.
+fuzz: deps testdata
+	scripts/fuzz.sh
 
 clean:
 	rm -rf bin e2e/out
