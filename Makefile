@@ -69,5 +69,10 @@ bench: test-deps build testdata
 fuzz: deps testdata
 	scripts/fuzz.sh
 
+# 200 mixed join/leave cycles of real pion clients (ws, poll, WHEP; some vanish),
+# then the host's counts, goroutines and fds must be back at baseline.
+soak: build
+	$(GO) run $(GOFLAGS) ./internal/soak -bin $(BIN) -cycles $(or $(CYCLES),200)
+
 clean:
 	rm -rf bin e2e/out
