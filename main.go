@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"net"
@@ -191,7 +192,12 @@ func run(args []string) int {
 	}
 	room := sig.NewRoom(c.maxSpectators)
 	finder := libretro.NewFinder(c.coresDirs, log)
-	loop := emu.NewLoop(emu.NewBuiltinGame(), room, hub.WriteFrame, emu.RealClock{})
+	preview := &emu.Preview{} // the window's live view; copies only while shown
+	sink := func(frame *image.RGBA, audio []int16, info emu.Info) {
+		hub.WriteFrame(frame, audio, info)
+		preview.Store(frame)
+	}
+	loop := emu.NewLoop(emu.NewBuiltinGame(), room, sink, emu.RealClock{})
 	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop, Logger: log, Open: openLibretro(c, log),
 		Games: func() []emu.Game { return finder.Library(c.romDirs) }}, emu.GameBuiltin)
 	// A new game starts every viewer on a keyframe, even at the same size.
@@ -217,7 +223,7 @@ func run(args []string) int {
 	if c.headless {
 		<-ctx.Done()
 	} else {
-		if err := app.Run(ctx, windowHost{srv: srv, console: console, hub: hub}); err != nil {
+		if err := app.Run(ctx, windowHost{srv: srv, console: console, hub: hub, preview: preview}); err != nil {
 			log.Error("window failed", "err", err)
 		}
 	}
@@ -239,7 +245,11 @@ type windowHost struct {
 	srv     *sig.Server
 	hub     *stream.Hub
 	console *emu.Console
+	preview *emu.Preview
 }
+
+func (h windowHost) Console() *emu.Console { return h.console }
+func (h windowHost) Preview() *emu.Preview { return h.preview }
 
 func (h windowHost) URLs() []string { return h.srv.URLs() }
 

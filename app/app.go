@@ -13,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/driver/desktop"
 	"fyne.io/fyne/v2/theme"
 
+	"couchplay/emu"
 	_ "couchplay/internal/fynelocale" // before Fyne reads the locale
 )
 
@@ -30,6 +31,10 @@ type Host interface {
 	URLs() []string
 	// Status is a snapshot for the window.
 	Status() Status
+	// Console is the game library and controls; nil hides them.
+	Console() *emu.Console
+	// Preview is the running game's picture for the window; nil hides it.
+	Preview() *emu.Preview
 }
 
 // Status is a snapshot of the host for the window.
@@ -74,6 +79,9 @@ func Run(ctx context.Context, h Host) error {
 		}
 	}()
 
+	if win.game != nil {
+		go win.game.run(ctx)
+	}
 	win.window.ShowAndRun()
 	return nil
 }

@@ -2,18 +2,28 @@ package app
 
 import (
 	"bytes"
+	"image"
+	"image/color"
 	"image/png"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"couchplay/emu"
 )
 
 // fixedHost is a Host whose answers the test changes between refreshes.
 type fixedHost struct {
-	mu     sync.Mutex
-	urls   []string
-	status Status
+	mu      sync.Mutex
+	urls    []string
+	status  Status
+	console *emu.Console
+	preview *emu.Preview
 }
 
 func (h *fixedHost) URLs() []string {
@@ -21,6 +31,9 @@ func (h *fixedHost) URLs() []string {
 	defer h.mu.Unlock()
 	return h.urls
 }
+
+func (h *fixedHost) Console() *emu.Console { return h.console }
+func (h *fixedHost) Preview() *emu.Preview { return h.preview }
 
 func (h *fixedHost) Status() Status {
 	h.mu.Lock()
@@ -122,4 +135,96 @@ func TestMainWindowShowsHost(t *testing.T) {
 	if m.url.Text != "no network address yet" {
 		t.Errorf("url label without URLs = %q", m.url.Text)
 	}
+}
+
+// The window shows the game live and runs the console: a frame stored by the
+// loop appears in the game view, and Play in the library switches the game.
+func TestWindowShowsGameAndRunsLibrary(t *testing.T) {
+	a := test.NewTempApp(t)
+	loop := emu.NewLoop(emu.NewBuiltinGame(), nil, nil, nil) // not started: commands run inline
+	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop}, emu.GameBuiltin)
+	h := &fixedHost{urls: []string{"http://192.168.1.20:8000/"}, console: console, preview: &emu.Preview{}}
+	m := newMainWindow(a, h)
+	defer m.window.Close()
+
+	h.preview.Watch(true)
+	frame := image.NewRGBA(image.Rect(0, 0, 160, 144))
+	for i := range frame.Pix {
+		frame.Pix[i] = 255
+	}
+	h.preview.Store(frame)
+	m.game.update()
+	shown, ok := m.game.image.Image.(*image.RGBA)
+	if !ok || shown.Bounds().Dx() != 160 || shown.RGBAAt(80, 70) != (color.RGBA{255, 255, 255, 255}) {
+		t.Fatalf("game view shows %v, want the stored white 160x144 frame", m.game.image.Image.Bounds())
+	}
+	for i := range frame.Pix {
+		frame.Pix[i] = 0
+	}
+	frame.Pix[3] = 255
+	h.preview.Store(frame)
+	m.game.update()
+	if m.game.image.Image == shown || m.game.image.Image.(*image.RGBA).RGBAAt(80, 70).R != 0 {
+		t.Error("the next frame was not shown in the other buffer")
+	}
+
+	lib := m.library
+	ran := make(chan string, 4)
+	lib.ran = func() { ran <- lib.result.Text }
+	if n := lib.list.Length(); n != 2 {
+		t.Fatalf("library lists %d games, want the two built-ins", n)
+	}
+	row := lib.list.CreateItem()
+	lib.list.UpdateItem(1, row)
+	name := row.(*fyne.Container).Objects[0].(*widget.Label)
+	if !strings.HasPrefix(name.Text, "Test Card") {
+		t.Fatalf("row 1 = %q", name.Text)
+	}
+	test.Tap(row.(*fyne.Container).Objects[1].(*widget.Button))
+	if got := outcome(t, ran); got != "Started Test Card" || console.Status().Game.ID != emu.BuiltinTestCard {
+		t.Fatalf("Play: result %q, running %q", got, console.Status().Game.ID)
+	}
+	// A save state of a built-in is refused, with the reason in the window.
+	test.Tap(findButton(t, lib.content, "Save"))
+	if got := outcome(t, ran); !strings.Contains(got, "has no save states") {
+		t.Fatalf("Save: result %q", got)
+	}
+}
+
+// outcome waits for the library panel to show a command's result.
+func outcome(t *testing.T, ran chan string) string {
+	t.Helper()
+	select {
+	case text := <-ran:
+		return text
+	case <-time.After(10 * time.Second):
+		t.Fatal("no outcome shown")
+		return ""
+	}
+}
+
+// findButton finds a button by its text in a widget tree.
+func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
+	t.Helper()
+	var walk func(fyne.CanvasObject) *widget.Button
+	walk = func(o fyne.CanvasObject) *widget.Button {
+		switch v := o.(type) {
+		case *widget.Button:
+			if v.Text == text {
+				return v
+			}
+		case *fyne.Container:
+			for _, c := range v.Objects {
+				if b := walk(c); b != nil {
+					return b
+				}
+			}
+		}
+		return nil
+	}
+	if b := walk(o); b != nil {
+		return b
+	}
+	t.Fatalf("no %q button", text)
+	return nil
 }

@@ -13,13 +13,16 @@ import (
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	qrcode "github.com/skip2/go-qrcode"
+
+	"couchplay/emu"
 )
 
 const (
 	windowTitle = "couchplay"
-	// windowWidth x windowHeight fits the URL, a scannable QR code and the status lines.
-	windowWidth  = 420
-	windowHeight = 520
+	// windowWidth x windowHeight fits the game at twice NES size beside the
+	// URL, a scannable QR code, the status and the library.
+	windowWidth  = 1000
+	windowHeight = 620
 	// qrMinSize keeps the QR code big enough for a phone camera across a room.
 	qrMinSize = 240
 	// qrPixels is the PNG's size; it is scaled with nearest-neighbour so modules stay sharp.
@@ -34,6 +37,11 @@ type mainWindow struct {
 	also   *widget.Label
 	status *widget.Label
 	urls   []string // what is shown now, to re-encode the QR code only when it changes
+
+	game     *gameView     // nil without a preview
+	library  *libraryPanel // nil without a console
+	panel    fyne.CanvasObject
+	fullGame bool // the game fills the screen (the TV is the screen, phones are pads)
 }
 
 func newMainWindow(a fyne.App, h Host) *mainWindow {
@@ -61,12 +69,45 @@ func newMainWindow(a fyne.App, h Host) *mainWindow {
 	heading.Alignment = fyne.TextAlignCenter
 	top := container.NewVBox(heading, m.url)
 	bottom := container.NewVBox(m.also, widget.NewSeparator(), m.status)
-	m.window.SetContent(container.NewBorder(top, bottom, nil, nil, m.qr))
+	join := container.NewBorder(top, bottom, nil, nil, m.qr)
+	side := fyne.CanvasObject(join)
+	if c := h.Console(); c != nil {
+		m.library = newLibraryPanel(c)
+		side = container.NewVSplit(join, m.library.content)
+		c.OnChange(func(emu.GameStatus) { fyne.Do(m.library.reload) })
+	}
+	m.panel = side
+	if p := h.Preview(); p != nil {
+		m.game = newGameView(p)
+		full := widget.NewButton("Full screen (F11)", m.toggleFullGame)
+		gameArea := container.NewBorder(nil, full, nil, nil, m.game.image)
+		split := container.NewHSplit(gameArea, side)
+		split.Offset = 0.55
+		m.panel = split
+		m.window.Canvas().SetOnTypedKey(func(k *fyne.KeyEvent) {
+			switch {
+			case k.Name == fyne.KeyF11, k.Name == fyne.KeyEscape && m.fullGame:
+				m.toggleFullGame()
+			}
+		})
+	}
+	m.window.SetContent(m.panel)
 	m.window.Resize(fyne.NewSize(windowWidth, windowHeight))
 	m.window.SetMaster() // closing the window quits the app, so Run returns
 
 	m.show(h.URLs(), h.Status())
 	return m
+}
+
+// toggleFullGame shows only the game, full screen, or goes back to the panel.
+func (m *mainWindow) toggleFullGame() {
+	m.fullGame = !m.fullGame
+	if m.fullGame {
+		m.window.SetContent(m.game.image)
+	} else {
+		m.window.SetContent(m.panel)
+	}
+	m.window.SetFullScreen(m.fullGame)
 }
 
 // show updates the window; it must run on the Fyne UI goroutine (fyne.Do).
