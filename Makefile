@@ -13,7 +13,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
 TEST_DEBS  := cc65 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
-.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke bench fuzz soak clean
+.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke bench fuzz soak package install clean
 
 # Test data made here, never committed: Debian's libretro cores (unpacked, without
 # RetroArch) in a cache kept across runs, the NES test ROM (cc65) and the C test
@@ -74,5 +74,16 @@ fuzz: deps testdata
 soak: build
 	$(GO) run $(GOFLAGS) ./internal/soak -bin $(BIN) -cycles $(or $(CYCLES),200)
 
+# The Linux desktop bundle (binary, .desktop file, icon) made by Fyne's own
+# packager, and its install into the user's applications menu.
+FYNE_TOOL := fyne.io/tools/cmd/fyne@v1.7.4
+package: deps
+	$(GO) run $(FYNE_TOOL) package -os linux -release
+	@echo "package: couchplay.tar.xz"
+
+install: package
+	mkdir -p e2e/out/package && tar -xJf couchplay.tar.xz -C e2e/out/package
+	$(MAKE) -C e2e/out/package/couchplay user-install
+
 clean:
-	rm -rf bin e2e/out
+	rm -rf bin e2e/out couchplay.tar.xz

@@ -11,11 +11,14 @@ import (
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 	"fyne.io/fyne/v2/driver/desktop"
-	"fyne.io/fyne/v2/theme"
 
+	"couchplay/assets"
 	"couchplay/emu"
 	_ "couchplay/internal/fynelocale" // before Fyne reads the locale
 )
+
+// appIcon is the project's icon (assets/icon.svg, rendered to PNG).
+var appIcon = fyne.NewStaticResource("couchplay.png", assets.Icon)
 
 // appID identifies couchplay to Fyne (preferences, settings, notifications).
 const appID = "io.couchplay.couchplay"
@@ -49,6 +52,7 @@ type Status struct {
 // tray, or ctx ends (SIGINT/SIGTERM).
 func Run(ctx context.Context, h Host) error {
 	a := fyneapp.NewWithID(appID)
+	a.SetIcon(appIcon)
 	win := newMainWindow(a, h)
 	setupTray(a, win.window)
 
@@ -92,10 +96,9 @@ func setupTray(a fyne.App, w fyne.Window) {
 	if !ok || !trayAvailable() {
 		return
 	}
-	// Without an app icon (FyneApp.toml) Fyne would show a "broken image" in the tray.
-	if a.Icon() == nil {
-		tray.SetSystemTrayIcon(theme.MediaPlayIcon())
-	}
+	// The tray needs a raster icon: given Fyne's SVG theme icons it logs
+	// "Failed to read icon format image: unknown format" and shows none.
+	tray.SetSystemTrayIcon(appIcon)
 	show := fyne.NewMenuItem("Show window", func() {
 		w.Show()
 		w.RequestFocus()

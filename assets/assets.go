@@ -1,11 +1,18 @@
-// Package assets holds the web client (plain HTML/JS/CSS, no build step),
-// embedded so the one binary serves everything a phone needs.
+// Package assets holds the web client (plain HTML/JS/CSS, no build step) and
+// the app icon, embedded so the one binary serves everything a phone needs.
 package assets
 
 import "embed"
 
-// Files is the web client: index.html, app.js and style.css at the root.
-// All URLs inside are relative, so the client works under a proxy sub-path.
+// Files is the web client: index.html, app.js, style.css and the icon at the
+// root. All URLs inside are relative, so the client works under a proxy sub-path.
 //
-//go:embed index.html app.js style.css
+//go:embed index.html app.js style.css icon.png
 var Files embed.FS
+
+// Icon is the app icon (icon.svg drawn for the project, rendered at 512x512):
+// the window's, the tray's (a raster image: the tray cannot show SVG) and
+// the packaged app's (FyneApp.toml).
+//
+//go:embed icon.png
+var Icon []byte
