@@ -17,7 +17,6 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"couchplay/emu"
 )
@@ -42,6 +41,14 @@ type Settings struct {
 	// VideoKbps is the VP8 target bitrate; 0 picks a default.
 	VideoKbps int
 	Logger    *slog.Logger
+	// ConnectTimeout ends a peer that is not Connected this long after its
+	// offer (NewPeer) or answer (AnswerPeer); 0 = 15 s.
+	ConnectTimeout time.Duration
+	// DisconnectedTimeout ends a peer that stays Disconnected this long; 0 = 5 s.
+	DisconnectedTimeout time.Duration
+	// ICESilenceTimeout: no packet from the browser this long and the peer is
+	// Disconnected (pion's ICE disconnected timeout); 0 = 5 s.
+	ICESilenceTimeout time.Duration
 }
 
 // Hub owns the shared tracks and encoders and the set of peers.
@@ -52,14 +59,27 @@ type Hub struct {
 	video *webrtc.TrackLocalStaticSample
 	audio *webrtc.TrackLocalStaticSample
 
-	// Encoder state; touched only by the frame loop goroutine (WriteFrame).
+	connectTimeout, disconnectedTimeout time.Duration
+
+	// Frame loop side (WriteFrame).
+	badRate bool       // a core's sound is not at 48 kHz: said once, then dropped
+	vclock  frameClock // guarded by wmu
+
+	// Handover to the writer goroutine (writer.go).
+	wmu     sync.Mutex
+	pend    pending
+	wcur    *writerRun    // the running writer; nil while nobody watches
+	wlast   *writerRun    // the newest writer started (running or ending)
+	wclosed bool          // Shutdown: no more writers
+	wake    chan struct{} // cap 1: there is pending work
+
+	// Encoder state; touched only by the writer goroutine.
 	vp8     *VP8Encoder
 	vp8Size image.Point
 	opus    *OpusEncoder
 	pcm     []int16 // audio waiting for a whole Opus frame
-	badRate bool    // a core's sound is not at 48 kHz: said once, then dropped
 
-	keyframe  atomic.Bool // a peer joined or asked (PLI/FIR): next frame is a keyframe
+	keys      keyframeGate // join: next frame is a keyframe; PLI/FIR: throttled
 	connected atomic.Int32
 
 	mu     sync.Mutex
@@ -74,6 +94,15 @@ func NewHub(s Settings) (*Hub, error) {
 	}
 	if s.VideoKbps <= 0 {
 		s.VideoKbps = defaultVideoKbps
+	}
+	if s.ConnectTimeout <= 0 {
+		s.ConnectTimeout = defaultConnectTimeout
+	}
+	if s.DisconnectedTimeout <= 0 {
+		s.DisconnectedTimeout = defaultDisconnectedTimeout
+	}
+	if s.ICESilenceTimeout <= 0 {
+		s.ICESilenceTimeout = defaultICESilenceTimeout
 	}
 	me := &webrtc.MediaEngine{}
 	videoFeedback := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
@@ -112,6 +141,10 @@ func NewHub(s Settings) (*Hub, error) {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetLite(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	// Silence -> Disconnected after ICESilenceTimeout; the watchdog ends the
+	// peer DisconnectedTimeout later. pion's own Failed comes after that, as
+	// a backstop. Keepalives well inside the silence window.
+	se.SetICETimeouts(s.ICESilenceTimeout, s.ICESilenceTimeout+s.DisconnectedTimeout+5*time.Second, min(2*time.Second, s.ICESilenceTimeout/3))
 	if ip := s.ListenIP; ip != nil && !ip.IsUnspecified() {
 		se.SetIPFilter(func(candidate net.IP) bool { return candidate.Equal(ip) })
 	} else {
@@ -123,6 +156,10 @@ func NewHub(s Settings) (*Hub, error) {
 		log:   s.Logger,
 		kbps:  s.VideoKbps,
 		peers: map[*Peer]struct{}{},
+
+		connectTimeout:      s.ConnectTimeout,
+		disconnectedTimeout: s.DisconnectedTimeout,
+		wake:                make(chan struct{}, 1),
 	}
 	var err error
 	if h.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "couchplay"); err != nil {
@@ -145,90 +182,39 @@ func IsLANInterface(name string) bool {
 	return true
 }
 
-// RequestKeyframe makes the next encoded frame a keyframe.
-func (h *Hub) RequestKeyframe() { h.keyframe.Store(true) }
+// RequestKeyframe makes the next encoded frame a keyframe (a viewer joined, a
+// new game started); it is never throttled.
+func (h *Hub) RequestKeyframe() { h.keys.join() }
+
+// pictureLost asks for a keyframe for a viewer's PLI/FIR, at most one per
+// pliInterval for all viewers together.
+func (h *Hub) pictureLost() { h.keys.loss() }
 
 // Connected is the number of peers whose connection is up.
 func (h *Hub) Connected() int { return int(h.connected.Load()) }
 
-// WriteFrame encodes one emulated frame and its audio once and sends them to
-// every peer. It is the frame loop's sink (emu.FrameSink) and runs on its goroutine.
+// WriteFrame hands one emulated frame and its audio to the writer goroutine,
+// which encodes them once and sends them to every peer (writer.go). It is the
+// frame loop's sink (emu.FrameSink) and runs on its goroutine; it only copies
+// the frame, so no encode or network send delays the next frame.
 func (h *Hub) WriteFrame(frame *image.RGBA, audio []int16, info emu.Info) {
 	if h.Connected() == 0 {
 		// Nobody watches: spend no CPU, and let the first viewer start on a keyframe.
-		h.pcm = h.pcm[:0]
-		h.keyframe.Store(true)
+		h.idle()
+		h.RequestKeyframe()
 		return
 	}
-	h.writeVideo(frame, info)
-	h.writeAudio(audio, info)
-}
-
-func (h *Hub) writeVideo(frame *image.RGBA, info emu.Info) {
-	size := frame.Rect.Size()
-	if h.vp8 == nil || h.vp8Size != size {
-		if h.vp8 != nil {
-			h.vp8.Close()
-		}
-		enc, err := NewVP8Encoder(size.X, size.Y, info.FPS, h.kbps)
-		if err != nil {
-			h.log.Error("cannot start the VP8 encoder", "err", err)
-			h.vp8 = nil
-			return
-		}
-		h.vp8, h.vp8Size = enc, size
-	}
-	data, _, err := h.vp8.Encode(frame, h.keyframe.Swap(false))
-	if err != nil {
-		h.log.Error("VP8 encode failed", "err", err)
-		return
-	}
-	fps := info.FPS
-	if fps <= 0 {
-		fps = 60
-	}
-	if err := h.video.WriteSample(media.Sample{Data: data, Duration: time.Duration(float64(time.Second) / fps)}); err != nil && !errors.Is(err, net.ErrClosed) {
-		h.log.Debug("video write", "err", err)
-	}
-}
-
-func (h *Hub) writeAudio(audio []int16, info emu.Info) {
-	if len(audio) == 0 {
-		return
-	}
-	if h.opus == nil {
-		enc, err := NewOpusEncoder(opusSampleRate, opusChannels, opusBitrate)
-		if err != nil {
-			h.log.Error("cannot start the Opus encoder", "err", err)
-			return
-		}
-		h.opus = enc
-	}
-	if info.SampleRate != opusSampleRate {
+	if len(audio) > 0 && info.SampleRate != opusSampleRate && !h.badRate {
 		// Cores deliver 48 kHz (libretro resamples in its child with
 		// libspeexdsp); anything else would play at the wrong speed.
-		if !h.badRate {
-			h.badRate = true
-			h.log.Error("dropping the game's sound: it is not at 48 kHz", "rate", info.SampleRate)
-		}
-		return
+		h.badRate = true
+		h.log.Error("dropping the game's sound: it is not at 48 kHz", "rate", info.SampleRate)
 	}
-	h.pcm = append(h.pcm, audio...)
-	const frameLen = opusFrameSize * opusChannels
-	for len(h.pcm) >= frameLen {
-		packet, err := h.opus.Encode(h.pcm[:frameLen])
-		h.pcm = h.pcm[:copy(h.pcm, h.pcm[frameLen:])]
-		if err != nil {
-			h.log.Error("Opus encode failed", "err", err)
-			return
-		}
-		if err := h.audio.WriteSample(media.Sample{Data: packet, Duration: 10 * time.Millisecond}); err != nil && !errors.Is(err, net.ErrClosed) {
-			h.log.Debug("audio write", "err", err)
-		}
-	}
+	h.enqueue(frame, audio, info)
 }
 
-// Shutdown closes every peer and the encoders. Call it after the frame loop stopped.
+// Shutdown closes every peer, stops the writer goroutine and closes the
+// encoders. Call it after the frame loop stopped; a later WriteFrame is dropped.
 func (h *Hub) Shutdown() {
 	h.mu.Lock()
 	h.closed = true
@@ -239,6 +225,14 @@ func (h *Hub) Shutdown() {
 	h.mu.Unlock()
 	for _, p := range peers {
 		p.Close()
+	}
+	h.wmu.Lock()
+	h.wclosed = true
+	h.stopWriterLocked()
+	last := h.wlast
+	h.wmu.Unlock()
+	if last != nil {
+		<-last.done // the writers own the encoders until they return
 	}
 	if h.vp8 != nil {
 		h.vp8.Close()
@@ -254,8 +248,8 @@ func (h *Hub) Shutdown() {
 type PeerEvents struct {
 	Candidate func(webrtc.ICECandidateInit) // a local ICE candidate to trickle to the browser
 	Input     func(msg []byte)              // a data channel message from the browser
-	Failed    func(reason string)           // the connection failed (no route, the far end vanished)
-	Closed    func()                        // the peer ended, for any reason; called once
+	Failed    func(reason string)           // the connection failed or timed out (no route, the far end vanished); called at most once, before Closed
+	Closed    func()                        // the peer ended, for any reason (also a failure or timeout: a peer ends itself); called once
 }
 
 // Peer is one browser's PeerConnection.
@@ -265,6 +259,8 @@ type Peer struct {
 	ev        PeerEvents
 	closeOnce sync.Once
 	endSaid   atomic.Bool // Closed was called
+	failSaid  atomic.Bool // Failed was called
+	watch     *watchdog
 
 	mu        sync.Mutex
 	connected bool // counted in hub.connected
@@ -284,6 +280,7 @@ func (h *Hub) newPeer(ev PeerEvents) (*Peer, error) {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	p := &Peer{hub: h, pc: pc, ev: ev}
+	p.watch = newWatchdog(h.connectTimeout, h.disconnectedTimeout, p.fail)
 	pc.OnConnectionStateChange(p.stateChanged)
 	if ev.Candidate != nil {
 		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -375,6 +372,7 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 	if err := h.register(p); err != nil {
 		return fail(err)
 	}
+	p.watch.arm() // the page has until ConnectTimeout to answer and connect
 	return p, pc.LocalDescription().SDP, nil
 }
 
@@ -397,12 +395,24 @@ func (p *Peer) stateChanged(webrtc.PeerConnectionState) {
 			p.hub.connected.Add(-1)
 		}
 	}
-	switch {
-	case state == webrtc.PeerConnectionStateFailed && p.ev.Failed != nil && !p.isClosed():
-		p.ev.Failed("the WebRTC connection failed (no route between browser and host?)")
-	case state == webrtc.PeerConnectionStateClosed:
+	// Failed, Disconnected too long, never Connected: the watchdog calls fail.
+	p.watch.observe(state)
+	if state == webrtc.PeerConnectionStateClosed {
 		p.ended() // the far end closed it (DTLS close_notify), or Close did
 	}
+}
+
+// fail ends a peer whose connection failed or timed out: Failed (the page is
+// told why), then Close and so Closed, each once.
+func (p *Peer) fail(reason string) {
+	if p.isClosed() {
+		return
+	}
+	p.hub.log.Info("ending a WebRTC peer", "reason", reason, "state", p.pc.ConnectionState().String())
+	if p.ev.Failed != nil && p.failSaid.CompareAndSwap(false, true) {
+		p.ev.Failed(reason)
+	}
+	p.Close()
 }
 
 // ended reports the end of the peer once. Not a sync.Once: the Closed handler
@@ -429,7 +439,7 @@ func (p *Peer) readRTCP(sender *webrtc.RTPSender) {
 		}
 		for _, pkt := range packets {
 			if isKeyframeRequest(pkt) {
-				p.hub.RequestKeyframe()
+				p.hub.pictureLost()
 			}
 		}
 	}
@@ -448,6 +458,7 @@ func (p *Peer) AddCandidate(c webrtc.ICECandidateInit) error {
 // Close tears the peer down; it is safe to call more than once.
 func (p *Peer) Close() {
 	p.closeOnce.Do(func() {
+		p.watch.stop()
 		p.mu.Lock()
 		p.closed = true
 		wasUp := p.connected

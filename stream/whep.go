@@ -23,7 +23,8 @@ var ErrBadOffer = errors.New("unusable SDP offer")
 // AnswerPeer answers a client's offer (a WHEP player: recvonly video and/or
 // audio) with the shared VP8 and Opus tracks, sendonly, and no data channel.
 // The answer carries the host's candidates. The peer is counted, closed by
-// Shutdown and asks for a keyframe on PLI/FIR like NewPeer's.
+// Shutdown, asks for a keyframe on PLI/FIR and ends itself when it fails or
+// times out (Settings.ConnectTimeout, DisconnectedTimeout) like NewPeer's.
 // ev.Closed is the one place to free what the owner holds for the peer;
 // ev.Input is never called.
 func (h *Hub) AnswerPeer(offerSDP string, ev PeerEvents) (*Peer, string, error) {
@@ -58,6 +59,7 @@ func (h *Hub) AnswerPeer(offerSDP string, ev PeerEvents) (*Peer, string, error) 
 	if err := h.register(p); err != nil {
 		return fail(err)
 	}
+	p.watch.arm() // a player that never does ICE ends after ConnectTimeout
 	return p, pc.LocalDescription().SDP, nil
 }
 
