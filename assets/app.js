@@ -19,6 +19,8 @@ const NONFATAL_ERRORS = new Set([
 ]);
 // Errors of a game command: shown as they are (the console's own words).
 const GAME_ERRORS = new Set(['not_allowed', 'game_failed', 'rate_limited']);
+// The host's peer failed or could not use the answer: the page restarts the stream (restartStream).
+const WEBRTC_ERROR = 'webrtc';
 const STATE_SLOTS = 9;
 const GAME_CRASHED = 'crashed';
 const SLOTS = 4;
@@ -63,7 +65,13 @@ const session = {
   pendingCandidates: [], // remote candidates that arrived before the offer was applied
   leaving: false, // pagehide: closes are expected from here on
   failed: false,
-  reconnects: 0, // attempts since the connection dropped; 0 = connected
+  mode: 'ws', // the transport the page is on: reconnects use it too ('poll' once the WebSocket failed)
+  joinedOnce: false, // the host said welcome at least once this page load: a drop is reconnected
+  lostAt: 0, // Date.now() when the connection dropped; 0 = not reconnecting
+  reconnects: 0, // attempts since the connection dropped
+  reconnectTimer: 0,
+  rejoins: 0, // stream restarts (ICE failed, host webrtc error) since the stream was last stable
+  stableTimer: 0,
   seq: 0,
   sent: -1, // last button state sent, -1 = none yet
   bits: { keys: 0, touch: 0, pad: 0, extra: 0 },
@@ -76,17 +84,43 @@ function setState(state) {
   body.dataset.state = state;
 }
 
-function fail(message) {
+// fail shows an error and stops; retry: the error offers a Retry button (the
+// connection may come back: the host or the network was away, not refusing).
+function fail(message, { retry = false } = {}) {
   if (session.leaving || session.failed) return;
   session.failed = true;
+  clearTimeout(session.reconnectTimer);
+  clearTimeout(session.stableTimer);
   body.dataset.state = 'error';
-  const el = $('error');
-  el.textContent = message;
-  el.hidden = false;
+  $('error-text').textContent = message;
+  $('retry').hidden = !retry;
+  $('error').hidden = false;
   releaseAll();
   try { session.pc?.close(); } catch { /* already closed */ }
   session.transport?.close();
+  session.transport = null;
   console.error('couchplay:', message);
+  if (retry) $('retry').focus();
+}
+
+// Retry (the error's button): a fresh start, with the same session token, so
+// a slot the host still holds comes back.
+function retry() {
+  if (!session.failed || session.leaving) return;
+  session.failed = false;
+  $('error').hidden = true;
+  $('retry').hidden = true;
+  $('retry').blur();
+  session.rejoins = 0;
+  session.lostAt = 0;
+  resetStream();
+  body.dataset.state = 'connecting';
+  if (session.joinedOnce) {
+    reconnect('Reconnecting…');
+  } else {
+    setStatus('Connecting…');
+    connect();
+  }
 }
 
 let toastTimer = 0;
@@ -124,7 +158,8 @@ const HTTP_TOO_BIG = 413;
 const FETCH_TIMEOUT_MS = 10_000;
 // The host answers a recv within 25 s; one that a proxy holds longer is dropped and retried.
 const POLL_RECV_TIMEOUT_MS = 40_000;
-// Backoff between retries of a failed poll request; ~5 s in all, then the host counts as gone.
+// Backoff between retries of a failed poll request; ~5 s in all, then the transport counts as
+// dropped (and the page reconnects, over poll again).
 const POLL_RETRY_MS = [100, 200, 400, 800, 1500, 2000];
 
 const PROXY_REASON = 'a proxy between this page and the host dropped the WebSocket Upgrade headers';
@@ -178,22 +213,24 @@ const sink = {
   message(t, msg) {
     if (t !== session.transport) return;
     signalChain = signalChain.then(() => onSignal(msg))
-      .catch((err) => fail(`Could not set up the stream: ${err.message || err}`));
+      .catch((err) => restartStream(`Could not set up the stream: ${err.message || err}.`));
   },
   closed(t, info) {
     if (session.leaving || session.failed || t !== session.transport) return;
     session.transport = null;
-    // Never opened, or cut before the host even said welcome: the WebSocket
-    // cannot get through. Try the same thing over plain HTTP.
-    if (session.reconnects > 0 || (t.name === 'ws' && session.welcomed && info.code !== WS_MESSAGE_TOO_BIG)) {
+    if (info.code === WS_MESSAGE_TOO_BIG) {
+      fail('The host closed the connection: a message was too big.');
+    } else if (session.joinedOnce || session.lostAt) {
+      // The page had its slot (or is getting it back): the host keeps it for
+      // the session token, so keep trying, over the transport the page is on.
       reconnect();
     } else if (t.name === 'ws' && (!info.opened || (info.code === WS_ABNORMAL_CLOSE && !session.welcomed))) {
+      // Never opened, or cut before the host even said welcome: the WebSocket
+      // cannot get through. Try the same thing over plain HTTP.
       fallBack();
-    } else if (info.code === WS_MESSAGE_TOO_BIG) {
-      fail('The host closed the connection: a message was too big.');
     } else {
       fail(`Lost the connection to the couchplay host at ${hostURL()} — is it still running?` +
-        (info.reason ? ` (${info.reason})` : ''));
+        (info.reason ? ` (${info.reason})` : ''), { retry: true });
     }
   },
 };
@@ -201,6 +238,7 @@ const sink = {
 function connect() {
   body.dataset.state = 'connecting';
   body.dataset.signal = 'ws';
+  session.mode = 'ws';
   const url = wsURL();
   const early = window.couchplayEarly; // opened (and joined) by index.html while this script loaded
   delete window.couchplayEarly;
@@ -253,37 +291,106 @@ function wsTransport(ws, early) {
   return t;
 }
 
-// Delays before each reconnection attempt: a Wi-Fi blip or a phone waking up
-// is back in well under 2 s, and the host keeps the slot for the session token
-// for 20 s. After the last one the page says the host is gone.
-const RECONNECT_MS = [100, 250, 500, 1000, 1500, 2000];
+// Reconnecting (README, Dropped connections): the host keeps a dropped
+// player's slot for its session token for RECONNECT_WINDOW_MS (signal.ReserveFor),
+// so the page keeps trying that long, quickly at first (a Wi-Fi blip or a phone
+// waking up is back in well under 2 s), then every RECONNECT_MS's last entry.
+// Then it says the host is gone and offers Retry.
+const RECONNECT_MS = [100, 250, 500, 1000, 2000];
+const RECONNECT_WINDOW_MS = 20_000;
+// A WebSocket that has not opened (or been welcomed) by then is given up and tried again.
+const CONNECT_TIMEOUT_MS = 5000;
+// After this many failed WebSocket attempts the page asks whether the host is
+// there over plain HTTP; if so and the next WebSocket fails too, it carries on over poll.
+const WS_PROBE_AFTER = 3;
 
-// reconnect rejoins after the signalling dropped: the join carries the session
-// token, so the host hands back the same slot, and a fresh offer restarts the stream.
-async function reconnect() {
-  const attempt = session.reconnects++;
-  if (attempt >= RECONNECT_MS.length) {
+// Tears down the stream and everything tied to one connection to the host.
+function resetStream() {
+  releaseAll();
+  clearTimeout(session.stableTimer);
+  try { session.pc?.close(); } catch { /* already closed */ }
+  session.pc = null;
+  session.channel = null;
+  session.pendingCandidates = [];
+  session.welcomed = false;
+  firstFrameWatched = false;
+}
+
+// reconnect schedules the next attempt to rejoin after the signalling dropped
+// (or an attempt failed): the join carries the session token, so the host hands
+// back the same slot, and a fresh offer restarts the stream.
+function reconnect(status = 'Connection lost — reconnecting…') {
+  if (session.leaving || session.failed) return;
+  if (!session.lostAt) {
+    session.lostAt = Date.now();
     session.reconnects = 0;
-    fail(`Lost the connection to the couchplay host at ${hostURL()} — is it still running?`);
+    body.dataset.state = 'connecting';
+    setStatus(status);
+    resetStream();
+  }
+  const left = session.lostAt + RECONNECT_WINDOW_MS - Date.now();
+  if (left <= 0) {
+    session.lostAt = 0;
+    fail(`Lost the connection to the couchplay host at ${hostURL()} for ${Math.round(RECONNECT_WINDOW_MS / 1000)} s — ` +
+      'is it still running, and is this device still on its network?', { retry: true });
     return;
   }
-  if (attempt === 0) {
-    body.dataset.state = 'connecting';
-    setStatus('Connection lost — reconnecting…');
-    releaseAll();
-    try { session.pc?.close(); } catch { /* already closed */ }
-    session.pc = null;
-    session.channel = null;
-    session.pendingCandidates = [];
-    session.welcomed = false;
-    firstFrameWatched = false;
+  const attempt = session.reconnects++;
+  const delay = Math.min(RECONNECT_MS[Math.min(attempt, RECONNECT_MS.length - 1)], left);
+  clearTimeout(session.reconnectTimer);
+  session.reconnectTimer = setTimeout(() => attemptReconnect(attempt), delay);
+}
+
+async function attemptReconnect(attempt) {
+  if (session.leaving || session.failed || session.transport) return;
+  // After a few failed WebSocket attempts: is the host there over plain HTTP?
+  const probed = session.mode === 'ws' && attempt >= WS_PROBE_AFTER && await hostAnswersHTTP();
+  if (session.leaving || session.failed || session.transport) return;
+  if (session.mode === 'poll') {
+    let t;
+    try {
+      t = await openPoll(CONNECT_TIMEOUT_MS);
+    } catch (err) {
+      if (err.status === HTTP_FORBIDDEN) { refusedOrigin(); return; }
+      reconnect();
+      return;
+    }
+    if (session.leaving || session.failed || session.transport) { t.leave(); return; }
+    session.transport = t;
+    t.start();
+    return;
   }
-  await sleep(RECONNECT_MS[attempt]);
-  if (session.leaving || session.failed) return;
+  let t;
+  let ws;
   try {
-    wsTransport(new WebSocket(wsURL()), null);
-  } catch (err) {
+    ws = new WebSocket(wsURL());
+    t = wsTransport(ws, null);
+  } catch {
     reconnect();
+    return;
+  }
+  if (probed) {
+    // The host answers HTTP but this WebSocket does not open either: something
+    // in between (a proxy) blocks WebSockets now. Carry on over poll.
+    ws.addEventListener('close', () => {
+      if (t.opened || session.mode !== 'ws') return;
+      session.mode = 'poll';
+      showPollMode('the WebSocket connection could not be opened again');
+    });
+  }
+  // A connection that hangs (a network that drops packets) counts as a failed attempt.
+  setTimeout(() => {
+    if (session.transport === t && !session.welcomed) t.close(4000, 'no welcome in time');
+  }, CONNECT_TIMEOUT_MS);
+}
+
+// Whether the host answers over plain HTTP (a GET of ws without Upgrade headers is its 426).
+async function hostAnswersHTTP() {
+  try {
+    const res = await fetchWithin(pageURL('ws'), { cache: 'no-store' }, CONNECT_TIMEOUT_MS);
+    return res.status === HTTP_UPGRADE_REQUIRED;
+  } catch {
+    return false;
   }
 }
 
@@ -307,20 +414,29 @@ async function fallBack() {
     t = await openPoll();
   } catch (err) {
     if (err.status === HTTP_FORBIDDEN) {
-      fail(`The host refused this page's origin (${location.origin}): a proxy in between changes the Host header. ` +
-        'Forward it (nginx: proxy_set_header Host $http_host; apache: ProxyPreserveHost On) ' +
-        `or start couchplay with --trusted-origins ${location.host}.`);
+      refusedOrigin();
     } else {
-      fail(`Cannot reach the couchplay host at ${hostURL()} — is it still running? (${err.message})`);
+      fail(`Cannot reach the couchplay host at ${hostURL()} — is it still running? (${err.message})`, { retry: true });
     }
     return;
   }
   if (session.leaving || session.failed) { t.leave(); return; }
-  body.dataset.signal = t.name;
-  showSignalNotice(`Signalling over HTTP long-polling: ${reason}. ` +
-    'Ask the admin to forward the Upgrade/Connection headers (see the host log).');
+  session.mode = 'poll'; // reconnects stay on poll: the WebSocket did not get through
+  showPollMode(reason);
   session.transport = t;
   t.start();
+}
+
+function showPollMode(reason) {
+  body.dataset.signal = 'poll';
+  showSignalNotice(`Signalling over HTTP long-polling: ${reason}. ` +
+    'Ask the admin to forward the Upgrade/Connection headers (see the host log).');
+}
+
+function refusedOrigin() {
+  fail(`The host refused this page's origin (${location.origin}): a proxy in between changes the Host header. ` +
+    'Forward it (nginx: proxy_set_header Host $http_host; apache: ProxyPreserveHost On) ' +
+    `or start couchplay with --trusted-origins ${location.host}.`);
 }
 
 function showSignalNotice(text) {
@@ -335,14 +451,19 @@ function httpError(what, res) {
   return err;
 }
 
-async function openPoll() {
+async function openPoll(timeoutMs = FETCH_TIMEOUT_MS) {
   let res;
   try {
-    res = await fetchWithin(pageURL('poll/open'), { method: 'POST', cache: 'no-store' }, FETCH_TIMEOUT_MS);
+    res = await fetchWithin(pageURL('poll/open'), { method: 'POST', cache: 'no-store' }, timeoutMs);
   } catch (err) {
     throw new Error(`the WebSocket failed and so did poll/open: ${err.message}`);
   }
-  if (!res.ok) throw httpError('the WebSocket failed and poll/open', res);
+  if (!res.ok) {
+    const err = httpError('the WebSocket failed and poll/open', res);
+    // A refusal (429: too many connections from this address) says why in its text.
+    if (res.status === 429) { try { err.message += `: ${(await res.text()).trim()}`; } catch { /* keep the status */ } }
+    throw err;
+  }
   let id;
   try { id = (await res.json()).session; } catch { /* below */ }
   if (!id) throw new Error('poll/open answered without a session id');
@@ -351,10 +472,15 @@ async function openPoll() {
 
 // The long-poll transport (README, Wire protocol): one outstanding GET recv, re-issued as
 // soon as it answers; sends are POSTs, one at a time so they arrive in order.
+// recv carries ack (the last message seq handled), so the host sends again what a
+// dropped answer lost; each send carries its seq, so the host applies a retried one once.
 function pollTransport(id) {
-  const url = (what) => {
+  let acked = 0;
+  let sendSeq = 0;
+  const url = (what, params = {}) => {
     const u = pageURL(`poll/${what}`);
     u.searchParams.set('session', id);
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, String(v));
     return u.href;
   };
   const inflight = new Set(); // AbortControllers of the requests under way, aborted on close
@@ -396,7 +522,7 @@ function pollTransport(id) {
 
   // Network errors, timeouts, 5xx from a proxy and 409 (an abandoned recv
   // still held) are retried with a short backoff; anything else is the host's answer.
-  async function request(what, init, timeoutMs) {
+  async function request(what, init, timeoutMs, params) {
     for (let attempt = 0; ; attempt++) {
       let res = null;
       let error = null;
@@ -404,7 +530,7 @@ function pollTransport(id) {
       const timer = setTimeout(() => c.abort(new Error(`poll/${what} timed out`)), timeoutMs);
       inflight.add(c);
       try {
-        res = await fetch(url(what), { ...init, cache: 'no-store', signal: c.signal });
+        res = await fetch(url(what, params), { ...init, cache: 'no-store', signal: c.signal });
       } catch (err) {
         if (closed) throw err;
         error = err;
@@ -428,7 +554,7 @@ function pollTransport(id) {
       let res;
       let msgs;
       try {
-        res = await request('recv', {}, POLL_RECV_TIMEOUT_MS);
+        res = await request('recv', {}, POLL_RECV_TIMEOUT_MS, { ack: acked });
         if (res.status === HTTP_GONE) { end({ reason: await goneReason(res) }); return; }
         if (!res.ok) { end({ reason: `poll/recv answered HTTP ${res.status}` }); return; }
         msgs = await res.json();
@@ -437,7 +563,13 @@ function pollTransport(id) {
         return;
       }
       if (!Array.isArray(msgs)) { toast('The host sent a message this page cannot read.'); continue; }
-      for (const msg of msgs) sink.message(t, msg);
+      for (const msg of msgs) {
+        if (typeof msg?.seq === 'number') {
+          if (msg.seq <= acked) continue; // sent again after a dropped answer: handled already
+          acked = msg.seq;
+        }
+        sink.message(t, msg);
+      }
     }
   }
 
@@ -445,7 +577,7 @@ function pollTransport(id) {
     if (closed) return;
     let res;
     try {
-      res = await request('send', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: text }, FETCH_TIMEOUT_MS);
+      res = await request('send', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: text }, FETCH_TIMEOUT_MS, { seq: ++sendSeq });
     } catch (err) {
       end({ reason: err.message });
       return;
@@ -480,7 +612,10 @@ async function onSignal(msg) {
 function onWelcome(msg) {
   mark('welcome');
   session.welcomed = true;
+  session.joinedOnce = true;
+  session.lostAt = 0;
   session.reconnects = 0;
+  clearTimeout(session.reconnectTimer);
   const spectator = msg.role === 'spectator' || !msg.slot;
   body.dataset.slot = spectator ? 'watch' : String(msg.slot);
   body.dataset.role = spectator ? 'spectator' : 'player';
@@ -519,10 +654,41 @@ function onError(msg) {
     toast(`Host: ${text}`);
     return;
   }
+  if (msg.code === WEBRTC_ERROR) {
+    // The host could not start or keep the stream (its peer failed, or it could not use the answer).
+    restartStream(`The host could not keep the video connection: ${text}.`);
+    return;
+  }
   fail(`The host refused: ${text}`);
 }
 
 // ---------- WebRTC ----------
+
+// A failed stream is restarted by rejoining (a fresh offer), up to MAX_REJOINS
+// times in a row; a stream connected for STREAM_STABLE_MS counts as healthy again.
+const MAX_REJOINS = 3;
+const STREAM_STABLE_MS = 10_000;
+const ICE_DISCONNECTED_MS = 10_000;
+
+// restartStream rejoins with the session token after the stream failed: the
+// host gives the same slot back with a new offer. The signalling connection is
+// dropped without a leave, so the host holds the slot meanwhile.
+function restartStream(reason) {
+  if (session.leaving || session.failed) return;
+  if (session.lostAt) return; // already reconnecting, which brings a fresh stream
+  if (session.rejoins >= MAX_REJOINS) {
+    fail(`${reason} Restarting the stream did not help (${MAX_REJOINS} tries).`, { retry: true });
+    return;
+  }
+  session.rejoins++;
+  console.warn(`couchplay: ${reason} Rejoining (${session.rejoins}/${MAX_REJOINS}).`);
+  const old = session.transport;
+  session.transport = null; // its late messages and close are ignored
+  // A WebSocket closes without leave; a poll session is replaced by the host
+  // when the rejoin with this page's token arrives.
+  if (old?.name === 'ws') old.close(4001, 'restarting the stream');
+  reconnect('Restarting the stream…');
+}
 
 function newPeer() {
   // LAN only: host candidates are enough, no STUN/TURN.
@@ -542,12 +708,31 @@ function newPeer() {
   pc.onicecandidate = (ev) => {
     send({ type: MSG.candidate, candidate: ev.candidate ? ev.candidate.toJSON() : null });
   };
+  let disconnectedTimer = 0;
   pc.oniceconnectionstatechange = () => {
-    if (pc.iceConnectionState === 'failed') fail('The video connection failed (ICE failed): the host cannot be reached directly on this network.');
+    if (pc !== session.pc) return;
+    clearTimeout(disconnectedTimer);
+    const state = pc.iceConnectionState;
+    if (state === 'failed') {
+      restartStream('The video connection failed (ICE failed): the host cannot be reached directly on this network.');
+    } else if (state === 'disconnected') {
+      // Usually back within seconds; one that stays away is as good as failed.
+      disconnectedTimer = setTimeout(() => {
+        if (pc === session.pc && pc.iceConnectionState === 'disconnected') {
+          restartStream('The video connection was lost (ICE disconnected).');
+        }
+      }, ICE_DISCONNECTED_MS);
+    }
   };
   pc.onconnectionstatechange = () => {
-    if (pc.connectionState === 'connected') mark('connected');
-    if (pc.connectionState === 'failed') fail('The video connection to the host failed.');
+    if (pc !== session.pc) return;
+    if (pc.connectionState === 'connected') {
+      mark('connected');
+      // Connected and still so a while later: restarts are counted afresh.
+      clearTimeout(session.stableTimer);
+      session.stableTimer = setTimeout(() => { if (pc === session.pc) session.rejoins = 0; }, STREAM_STABLE_MS);
+    }
+    if (pc.connectionState === 'failed') restartStream('The video connection to the host failed.');
   };
   pc.ondatachannel = (ev) => {
     if (ev.channel.label !== 'input') return;
@@ -630,6 +815,7 @@ function unmute() {
   video.play().catch(() => {});
   $('unmute').hidden = true;
 }
+$('retry').addEventListener('click', retry);
 $('unmute').addEventListener('click', unmute);
 $('unmute').addEventListener('touchend', (ev) => { ev.preventDefault(); unmute(); });
 
@@ -640,12 +826,42 @@ function currentBits() {
   return (b.keys | b.touch | b.pad | b.extra) & 0xffff;
 }
 
+// The data channel is unordered with no retransmits, so a lost message is
+// repaired by the next one: while any button is held the full state goes out
+// again every INPUT_REPEAT_MS, and after everything is released the empty state
+// goes out again at these times after the release (a lost release is repaired
+// within 200 ms), then nothing until the next change.
+const INPUT_REPEAT_MS = 100;
+const RELEASE_REPEAT_MS = [50, 100, 200];
+let inputTimer = 0;
+let releaseRepeats = 0; // empty-state repeats sent since the release
+
 // Sends the full pad state when it changed (or when forced after the channel opened).
 function flushInput() {
   const bits = currentBits();
   if (bits === session.sent) return;
+  if (!sendInput(bits)) return;
+  clearTimeout(inputTimer);
+  releaseRepeats = 0;
+  inputTimer = setTimeout(repeatInput, bits ? INPUT_REPEAT_MS : RELEASE_REPEAT_MS[0]);
+}
+
+function repeatInput() {
+  inputTimer = 0;
+  const bits = currentBits();
+  if (bits !== session.sent) { flushInput(); return; }
+  if (!sendInput(bits)) return; // the channel closed: its next open sends the state
+  if (bits) {
+    inputTimer = setTimeout(repeatInput, INPUT_REPEAT_MS);
+  } else if (++releaseRepeats < RELEASE_REPEAT_MS.length) {
+    inputTimer = setTimeout(repeatInput, RELEASE_REPEAT_MS[releaseRepeats] - RELEASE_REPEAT_MS[releaseRepeats - 1]);
+  }
+}
+
+// One input message (a fresh sequence number, the full state); false if it could not go out.
+function sendInput(bits) {
   const ch = session.channel;
-  if (!ch || ch.readyState !== 'open') return;
+  if (!ch || ch.readyState !== 'open') return false;
   session.seq = (session.seq + 1) & 0xff;
   const msg = new Uint8Array(4);
   msg[0] = INPUT_MESSAGE;
@@ -655,8 +871,10 @@ function flushInput() {
   try {
     ch.send(msg);
     session.sent = bits;
+    return true;
   } catch (err) {
     console.warn('couchplay: input not sent', err);
+    return false;
   }
 }
 
@@ -1006,10 +1224,38 @@ async function updateStats() {
 
 // ---------- leaving ----------
 
-window.addEventListener('pagehide', () => {
+// A page that goes into the back/forward cache (persisted) may come back: it
+// drops the connection without a leave, so the host holds the slot for its
+// token (20 s), and pageshow rejoins. A closed or reloaded page leaves at once.
+window.addEventListener('pagehide', (ev) => {
   session.leaving = true;
-  session.transport?.leave();
+  clearTimeout(session.reconnectTimer);
+  releaseAll();
+  const t = session.transport;
+  if (ev.persisted) {
+    session.transport = null;
+    // A poll session is not shut (that says leave): the host replaces it on the rejoin, or times it out.
+    if (t?.name === 'ws') t.close(1001, 'page frozen');
+  } else {
+    t?.leave();
+  }
   try { session.pc?.close(); } catch { /* already closed */ }
+});
+
+window.addEventListener('pageshow', (ev) => {
+  if (!ev.persisted) return; // a fresh load: connect() runs as the module loads
+  mark('pageshow-persisted');
+  session.leaving = false;
+  if (session.failed) return; // the error (and its Retry) stays
+  if (session.transport) {
+    // Still connected (pagehide never came): the signalling kept going, the stream may not have.
+    const t = session.transport;
+    session.transport = null;
+    if (t.name === 'ws') t.close(4002, 'restored from the back/forward cache');
+  }
+  session.lostAt = 0;
+  session.rejoins = 0;
+  reconnect('Back — reconnecting…');
 });
 
 // ---------- test hooks ----------

@@ -301,3 +301,86 @@ export function childProcesses(pid) {
   }
   return kids;
 }
+
+// ---------- network faults ----------
+
+// Like openPage, but runs init (a function or source) in the page before any
+// of its own scripts, on every load of the context.
+export async function openPageWith(browser, host, { query = '', init } = {}) {
+  const origin = new URL(host.url).origin;
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  await context.grantPermissions(['camera', 'microphone'], { origin });
+  if (init) await context.addInitScript(init);
+  const page = await context.newPage();
+  page.consoleLog = [];
+  page.on('console', (m) => page.consoleLog.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
+  await page.goto(new URL(query, host.url).href);
+  return page;
+}
+
+// A TCP proxy on loopback in front of the host (signalling only: WebRTC media
+// goes to the host directly over UDP), so a test can cut and restore the
+// network without touching the host. cut() drops every connection and, until
+// restore(), resets new ones (like a host that cannot be reached); with
+// { hang: true } new connections are accepted and never answered (like a network
+// that drops packets) and are reset at restore(). refuseUpgrade: answer every
+// WebSocket handshake with 426, as a proxy that drops the Upgrade headers does,
+// so the page signals over HTTP long-polling. upgrades counts those handshakes.
+export async function startTcpProxy(host, { refuseUpgrade = false } = {}) {
+  const net = await import('node:net');
+  const target = new URL(host.url);
+  const live = new Set(); // sockets of forwarded connections, both ends
+  const held = new Set(); // connections accepted while cut with hang
+  let state = 'open'; // open | reset | hang
+  const proxy = { upgrades: 0, connections: 0 };
+  const server = net.createServer((client) => {
+    proxy.connections++;
+    client.on('error', () => {});
+    if (state === 'reset') { client.resetAndDestroy(); return; }
+    if (state === 'hang') { held.add(client); client.on('close', () => held.delete(client)); return; }
+    let head = Buffer.alloc(0);
+    const onData = (d) => {
+      head = Buffer.concat([head, d]);
+      if (head.indexOf('\r\n\r\n') < 0 && head.length < 16384) return;
+      client.off('data', onData);
+      client.pause();
+      if (/^upgrade:\s*websocket/im.test(head.toString('latin1'))) {
+        proxy.upgrades++;
+        if (refuseUpgrade) {
+          client.end('HTTP/1.1 426 Upgrade Required\r\nContent-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+          return;
+        }
+      }
+      const upstream = net.connect(Number(target.port), target.hostname);
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+      for (const s of [client, upstream]) { live.add(s); s.on('close', () => live.delete(s)); }
+      upstream.on('close', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    };
+    client.on('data', onData);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dropAll = () => { for (const s of [...live, ...held]) s.resetAndDestroy(); live.clear(); held.clear(); };
+  return Object.assign(proxy, {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    cut({ hang = false } = {}) { state = hang ? 'hang' : 'reset'; dropAll(); },
+    restore() { state = 'open'; for (const s of held) s.resetAndDestroy(); held.clear(); },
+    close() { dropAll(); return new Promise((resolve) => server.close(resolve)); },
+  });
+}
+
+// Performance marks named couchplay:name so far in the page.
+export function marks(page, name) {
+  return page.evaluate((n) => performance.getEntriesByName(`couchplay:${n}`).length, name);
+}
+
+// launchBrowser with the back/forward cache on (playwright turns it off by default).
+export function launchBrowserWithBfcache() {
+  return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, ignoreDefaultArgs: ['--disable-back-forward-cache'] });
+}

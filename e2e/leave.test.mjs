@@ -62,7 +62,8 @@ test('host goes away: the page shows an error', async () => {
     const page = await openPage(browser, host);
     await waitState(page, 'playing');
     await host.stop('SIGKILL');
-    await waitState(page, 'error');
+    // The page retries for the 20 s the host would hold its slot, then says so.
+    await waitState(page, 'error', 30_000);
     const msg = page.locator('#error');
     await msg.waitFor({ state: 'visible', timeout: 15_000 });
     assert.match(await msg.textContent(), /host/i);

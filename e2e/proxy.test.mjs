@@ -3,10 +3,14 @@
 // WebSocket upgrade gives `ws` signalling; one that drops the Upgrade/Connection
 // headers (nginx's bare proxy_pass, apache2 without mod_proxy_wstunnel) makes
 // the page fall back to HTTP long-polling (`poll`) and say why. Either way the
-// game plays. A proxy that rewrites Host needs couchplay's --trusted-origins.
+// game plays — also behind the default configs that rewrite Host (nginx's bare
+// proxy_pass, apache's ProxyPass without ProxyPreserveHost), with no
+// --trusted-origins: couchplay judges the browser's Sec-Fetch-Site first
+// (DESIGN §2). A page served from another origin is still refused.
 // nginx and apache2 must be installed (`make test` installs them): the tests
 // fail, never skip, without them.
 import { test, before, after } from 'node:test';
+import http from 'node:http';
 import assert from 'node:assert/strict';
 import {
   startHost, launchBrowser, openPage, waitState, waitSlot, waitColour, health, poll, closeAll,
@@ -17,17 +21,15 @@ let browser;
 before(async () => { browser = await launchBrowser(); });
 after(() => closeAll(browser, null));
 
-// Runs fn({host, proxy}) with a fresh host behind kind/template; both are
-// stopped by PID whatever happens. trusted: the host's --trusted-origins value,
-// a function of the proxy's port (which is then chosen before the host starts).
-async function behindProxy(kind, template, { vars, trusted } = {}, fn) {
+// Runs fn({host, proxy}) with a fresh host (no --trusted-origins) behind
+// kind/template; both are stopped by PID whatever happens.
+async function behindProxy(kind, template, { vars } = {}, fn) {
   requireProxy(kind);
   let host;
   let proxy;
   try {
-    const port = trusted ? await freePort() : undefined;
-    host = await startHost({ extraArgs: trusted ? ['--trusted-origins', trusted(port)] : [] });
-    proxy = await startProxy(kind, template, { upstream: new URL(host.url).host, port, vars });
+    host = await startHost();
+    proxy = await startProxy(kind, template, { upstream: new URL(host.url).host, vars });
     await fn({ host, proxy });
   } catch (err) {
     if (proxy) err.message += `\n--- ${kind} log:\n${proxy.log()}`;
@@ -76,11 +78,17 @@ async function noNotice(page) {
   assert.equal(await page.locator('#signal-notice').isVisible(), false, 'no fallback notice over a WebSocket');
 }
 
+// Host kept (proxy_set_header Host $http_host / ProxyPreserveHost On).
+const KEEP_HOST_NGINX = { HOST_LINE: 'proxy_set_header Host $http_host;' };
+const KEEP_HOST_APACHE = { HOST_LINE: 'ProxyPreserveHost On' };
+// The servers' defaults: Host becomes the upstream's address.
+const REWRITE_HOST = { HOST_LINE: '' };
+
 test('nginx forwarding Upgrade/Connection: WebSocket signalling, plays', () =>
   behindProxy('nginx', 'nginx-good.conf', {}, (ctx) => playsThrough(ctx, 'ws', noNotice)));
 
 test('nginx dropping Upgrade/Connection: plain GET ws is a 426 with the fix; the page falls back to poll and plays', () =>
-  behindProxy('nginx', 'nginx-strip.conf', {}, async (ctx) => {
+  behindProxy('nginx', 'nginx-strip.conf', { vars: KEEP_HOST_NGINX }, async (ctx) => {
     const res = await fetch(new URL('ws', ctx.proxy.url));
     const text = await res.text();
     assert.equal(res.status, 426, text);
@@ -90,43 +98,104 @@ test('nginx dropping Upgrade/Connection: plain GET ws is a 426 with the fix; the
   }));
 
 test('apache2 with mod_proxy_wstunnel: WebSocket signalling, plays', () =>
-  behindProxy('apache2', 'apache2-good.conf', {}, (ctx) => playsThrough(ctx, 'ws', noNotice)));
+  behindProxy('apache2', 'apache2-good.conf', { vars: KEEP_HOST_APACHE }, (ctx) => playsThrough(ctx, 'ws', noNotice)));
 
 test('apache2 with a plain http:// ProxyPass: the page falls back to poll and plays', () =>
-  behindProxy('apache2', 'apache2-strip.conf', { vars: { HOST_LINE: 'ProxyPreserveHost On' } },
+  behindProxy('apache2', 'apache2-strip.conf', { vars: KEEP_HOST_APACHE },
     (ctx) => playsThrough(ctx, 'poll', pollModeChecks)));
 
-test('nginx rewriting Host, host without --trusted-origins: the page explains the origin refusal', () =>
-  behindProxy('nginx', 'nginx-nohost.conf', {}, async ({ proxy }) => {
-    const page = await openPage(browser, { url: proxy.url });
-    try {
-      await waitState(page, 'error');
-      const text = await page.locator('#error').textContent();
-      assert.match(text, /origin/);
-      assert.match(text, /--trusted-origins 127\.0\.0\.1:\d+/);
-    } finally {
-      await page.context().close();
-    }
+// The default configs, which rewrite Host: no flag needed.
+// Chromium sends no Sec-Fetch-Site on a WebSocket handshake and nginx's
+// default adds no X-Forwarded-Host, so the host cannot tell this handshake
+// from another site's: it is refused (403), and the page carries on over
+// long-polling, whose requests do carry Sec-Fetch-Site: same-origin.
+test('nginx rewriting Host, forwarding Upgrade, host without --trusted-origins: the WebSocket is refused, poll plays', () =>
+  behindProxy('nginx', 'nginx-nohost.conf', {}, async (ctx) => {
+    await playsThrough(ctx, 'poll');
+    assert.match(ctx.host.log, /refused a cross-origin signalling request/, 'the handshake was the one refused');
   }));
 
-test('nginx rewriting Host, host with --trusted-origins 127.0.0.1:PROXYPORT: WebSocket signalling, plays', () =>
-  behindProxy('nginx', 'nginx-nohost.conf', { trusted: (port) => `127.0.0.1:${port}` },
-    (ctx) => playsThrough(ctx, 'ws', noNotice)));
+test('nginx rewriting Host and dropping Upgrade (bare proxy_pass), no --trusted-origins: poll, plays', () =>
+  behindProxy('nginx', 'nginx-strip.conf', { vars: REWRITE_HOST }, (ctx) => playsThrough(ctx, 'poll', pollModeChecks)));
 
-test('apache2 rewriting Host and dropping Upgrade, host with --trusted-origins 127.0.0.1:*: poll, plays', () =>
-  behindProxy('apache2', 'apache2-strip.conf', { vars: { HOST_LINE: '' }, trusted: () => '127.0.0.1:*' },
-    (ctx) => playsThrough(ctx, 'poll', pollModeChecks)));
+test('apache2 rewriting Host with mod_proxy_wstunnel, no --trusted-origins: WebSocket signalling, plays', () =>
+  behindProxy('apache2', 'apache2-good.conf', { vars: REWRITE_HOST }, (ctx) => playsThrough(ctx, 'ws', noNotice)));
+
+test('apache2 rewriting Host and dropping Upgrade, no --trusted-origins: poll, plays', () =>
+  behindProxy('apache2', 'apache2-strip.conf', { vars: REWRITE_HOST }, (ctx) => playsThrough(ctx, 'poll', pollModeChecks)));
+
+// A page on another origin (another loopback port: the browser says
+// Sec-Fetch-Site: same-site) that tries to use the host through the proxy.
+function foreignPage(target) {
+  const ws = new URL('ws', target);
+  ws.protocol = 'ws:';
+  return `<!doctype html><meta charset="utf-8"><title>another site</title><p id="why">trying…</p>
+<script>
+(async () => {
+  const out = {};
+  try {
+    const res = await fetch(${JSON.stringify(new URL('poll/open', target).href)}, { method: 'POST', cache: 'no-store' });
+    out.status = res.status;
+    out.text = await res.text();
+  } catch (err) { out.error = String(err); }
+  document.getElementById('why').textContent = out.status
+    ? 'The couchplay host refused this page: HTTP ' + out.status + ': ' + out.text
+    : 'The couchplay host could not be used: ' + out.error;
+  const ws = new WebSocket(${JSON.stringify(ws.href)});
+  out.ws = await new Promise((resolve) => {
+    ws.onopen = () => { resolve('open'); ws.close(); };
+    ws.onclose = (ev) => resolve('closed ' + ev.code);
+  });
+  window.result = out;
+})();
+</script>`;
+}
+
+async function startForeignSite(target) {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end(foreignPage(target));
+  });
+  const port = await freePort();
+  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(port, '127.0.0.1', resolve); });
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }) };
+}
+
+for (const [kind, template, vars] of [['nginx', 'nginx-nohost.conf', {}], ['apache2', 'apache2-good.conf', REWRITE_HOST]]) {
+  test(`${kind} rewriting Host: a page served from another origin is refused (403) and shows why`, () =>
+    behindProxy(kind, template, { vars }, async ({ host, proxy }) => {
+      const site = await startForeignSite(proxy.url);
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        await page.goto(site.url);
+        await page.waitForFunction(() => window.result, null, { timeout: 15_000 });
+        const result = await page.evaluate(() => window.result);
+        assert.equal(result.status, 403, JSON.stringify(result));
+        assert.match(result.text, /cross-origin request refused/);
+        assert.match(result.text, /Sec-Fetch-Site same-site/);
+        assert.notEqual(result.ws, 'open', 'the WebSocket handshake from another origin is refused');
+        assert.match(await page.locator('#why').textContent(), /The couchplay host refused this page: HTTP 403: couchplay: cross-origin request refused/);
+        assert.match(host.log, /refused a cross-origin signalling request/);
+        const h = await health(host);
+        assert.equal(h.players + h.spectators, 0, 'the foreign page got no seat');
+      } finally {
+        await context.close();
+        await site.close();
+      }
+    }));
+}
 
 test('poll: the host goes away behind nginx: the page says so after its retries', () =>
-  behindProxy('nginx', 'nginx-strip.conf', {}, async ({ host, proxy }) => {
+  behindProxy('nginx', 'nginx-strip.conf', { vars: KEEP_HOST_NGINX }, async ({ host, proxy }) => {
     const page = await openPage(browser, { url: proxy.url });
     try {
       await waitState(page, 'playing');
       assert.equal(await page.evaluate(() => document.body.dataset.signal), 'poll');
       await host.stop('SIGKILL'); // nginx now answers 502 for the host
-      await waitState(page, 'error');
-      // The recv loop retries the proxy's 502s for ~5 s, then gives up (the
-      // video connection may notice first: either way the page blames the host).
+      await waitState(page, 'error', 40_000); // the page retries for its reconnect window (20 s) first
+      // The page retries the proxy's 502s for its reconnect window, then gives
+      // up (the video connection may notice first: either way it blames the host).
       assert.match(await page.locator('#error').textContent(), /Lost the connection to the couchplay host|video connection to the host/);
     } finally {
       await page.context().close();

@@ -1,21 +1,27 @@
 package signal
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
-	"path"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"encoding/json"
 )
 
 // HTTP long-poll signalling: the fallback the web client switches to when a
 // proxy will not carry WebSockets (it strips Upgrade/Connection). The same
 // session and messages as /ws, carried by POST poll/send and GET poll/recv.
+//
+// Nothing is lost to a dropped response: every message the host sends has a
+// "seq" (1, 2, …), and a recv with ack=N (the highest seq the client has
+// handled; 0 at first) gets what follows N, again if need be: the host keeps
+// what it sent until a later recv acknowledges it. A recv without ack (an
+// older page) takes messages off the queue as before. A send with seq=N (1, 2,
+// … per session) is applied once: a retry of one that arrived is ignored.
 const (
 	pollWait = 25 * time.Second // a recv answers with [] after this, under common proxy timeouts (60 s)
 	pollIdle = 30 * time.Second // a session with no recv for this long has gone away
@@ -29,10 +35,17 @@ const (
 
 // pollSession is a session carried by long-polling.
 type pollSession struct {
-	ss       *session
-	idle     *time.Timer // ends the session after pollIdle without a recv
-	busy     atomic.Bool // a recv is outstanding
-	finished atomic.Bool // the session's last message has been delivered
+	id      string
+	ss      *session
+	idle    *time.Timer // ends the session after pollIdle without a recv
+	busy    atomic.Bool // a recv is outstanding
+	release func()      // its connection slot, given back when the session is forgotten
+
+	mu       sync.Mutex
+	seq      uint64    // the last seq given to a message
+	pending  []Message // sent to an ack=… recv and not acknowledged yet
+	finished bool      // the session's last message has been taken off the queue
+	sendSeq  uint64    // the highest send seq applied
 }
 
 // pollSessions is the Server's registry of long-poll sessions by id.
@@ -46,13 +59,20 @@ func (s *Server) handlePollOpen(w http.ResponseWriter, r *http.Request) {
 		s.refuseOrigin(w, r)
 		return
 	}
-	ss, err := s.newSession(s.log.With("remote", r.RemoteAddr, "signal", "poll"), false)
+	release, ref := s.conns.acquire(clientIP(r))
+	if ref != nil {
+		s.log.Warn("refused a long-poll session", "remote", r.RemoteAddr, "reason", ref.text)
+		tooMany(w, ref)
+		return
+	}
+	ss, err := s.newSession(s.log.With("remote", r.RemoteAddr, "signal", "poll"), clientIP(r), false)
 	if err != nil {
+		release()
 		writeJSON(w, http.StatusServiceUnavailable, errorMessage(CodeShutdown, err.Error()))
 		return
 	}
 	id := newToken()
-	ps := &pollSession{ss: ss}
+	ps := &pollSession{id: id, ss: ss, release: release}
 	ps.idle = time.AfterFunc(pollIdle, func() {
 		ss.log.Info("long-poll session idle; ending it")
 		s.endPoll(id)
@@ -67,9 +87,28 @@ func (s *Server) handlePollOpen(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"session": id})
 }
 
+// parseSeq reads an optional non-negative sequence number from the query
+// (ack on recv, seq on send): given says whether it was there at all.
+func parseSeq(r *http.Request, name string) (n uint64, given bool, err error) {
+	q := r.URL.Query()
+	if !q.Has(name) {
+		return 0, false, nil
+	}
+	n, err = strconv.ParseUint(q.Get(name), 10, 64)
+	if err != nil {
+		return 0, true, errors.New(name + " must be a whole number (the last message seq handled)")
+	}
+	return n, true, nil
+}
+
 func (s *Server) handlePollSend(w http.ResponseWriter, r *http.Request) {
 	if !s.originAllowed(r) {
 		s.refuseOrigin(w, r)
+		return
+	}
+	seq, numbered, err := parseSeq(r, "seq")
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorMessage(CodeBadMessage, err.Error()))
 		return
 	}
 	ps := s.lookupPoll(w, r)
@@ -91,11 +130,29 @@ func (s *Server) handlePollSend(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot read the message: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if numbered {
+		ps.mu.Lock()
+		repeat := seq <= ps.sendSeq
+		if !repeat {
+			ps.sendSeq = seq
+		}
+		ps.mu.Unlock()
+		if repeat {
+			ps.ss.log.Debug("ignored a repeated long-poll send", "seq", seq)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
 	ps.ss.receive(data)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) handlePollRecv(w http.ResponseWriter, r *http.Request) {
+	ack, acking, err := parseSeq(r, "ack")
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, errorMessage(CodeBadMessage, err.Error()))
+		return
+	}
 	ps := s.lookupPoll(w, r)
 	if ps == nil {
 		return
@@ -109,17 +166,40 @@ func (s *Server) handlePollRecv(w http.ResponseWriter, r *http.Request) {
 	defer ps.idle.Reset(pollIdle)
 
 	ss := ps.ss
-	var batch []Message
+	// What the client has not acknowledged is sent again before anything new.
+	ps.mu.Lock()
+	if acking {
+		i := 0
+		for i < len(ps.pending) && ps.pending[i].Seq <= ack {
+			i++
+		}
+		ps.pending = ps.pending[i:]
+	}
+	batch := append([]Message(nil), ps.pending...)
+	ps.mu.Unlock()
+
+	var fresh []Message
 	take := func(out outgoing) {
 		if out.close {
-			ps.finished.Store(true) // the session's last word
+			ps.mu.Lock()
+			ps.finished = true // the session's last word
+			ps.mu.Unlock()
 			return
 		}
-		batch = append(batch, out.msg)
+		ps.mu.Lock()
+		ps.seq++
+		out.msg.Seq = ps.seq
+		ps.mu.Unlock()
+		fresh = append(fresh, out.msg)
+	}
+	finished := func() bool {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		return ps.finished
 	}
 	// drain takes what else is already queued, into the same answer.
 	drain := func() {
-		for len(batch) < pollBatch && !ps.finished.Load() {
+		for len(fresh) < pollBatch && !finished() {
 			select {
 			case out := <-ss.send:
 				take(out)
@@ -128,23 +208,34 @@ func (s *Server) handlePollRecv(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	wait := time.NewTimer(pollWait)
-	defer wait.Stop()
-	select {
-	case out := <-ss.send:
-		take(out)
-		drain()
-	case <-ss.done:
-		drain()
-	case <-wait.C:
-	case <-r.Context().Done():
-		return
+	if len(batch) == 0 && !finished() {
+		wait := time.NewTimer(pollWait)
+		defer wait.Stop()
+		select {
+		case out := <-ss.send:
+			take(out)
+			drain()
+		case <-ss.done:
+			drain()
+		case <-wait.C:
+		case <-r.Context().Done():
+			return
+		}
 	}
-	id := r.URL.Query().Get("session")
-	ended := ps.finished.Load() || (isDone(ss) && len(ss.send) == 0)
+	if acking && len(fresh) > 0 {
+		ps.mu.Lock()
+		ps.pending = append(ps.pending, fresh...) // until a later recv acknowledges them
+		ps.mu.Unlock()
+	}
+	batch = append(batch, fresh...)
+	ended := finished() || (isDone(ss) && len(ss.send) == 0)
 	if ended {
-		// Forget it before answering, so the client's next request already sees 410.
-		s.endPoll(id)
+		ss.finish()
+		if !acking || len(batch) == 0 {
+			// Forget it before answering, so the client's next request already
+			// sees 410. With ack, only once the last messages are acknowledged.
+			s.endPoll(ps.id)
+		}
 	}
 	if len(batch) == 0 && ended {
 		writeJSON(w, http.StatusGone, errorMessage(CodeSessionGone, "this signalling session has ended"))
@@ -178,7 +269,7 @@ func (s *Server) lookupPoll(w http.ResponseWriter, r *http.Request) *pollSession
 	return ps
 }
 
-// endPoll forgets a long-poll session and ends it.
+// endPoll forgets a long-poll session, ends it and gives its slot back.
 func (s *Server) endPoll(id string) {
 	s.polls.mu.Lock()
 	ps := s.polls.byID[id]
@@ -187,50 +278,20 @@ func (s *Server) endPoll(id string) {
 	if ps != nil {
 		ps.idle.Stop()
 		ps.ss.finish()
+		ps.release()
 	}
 }
 
-// stopPolling stops the idle timers; Shutdown ends the sessions itself.
+// stopPolling stops the idle timers and forgets the sessions; Shutdown ends
+// the sessions themselves.
 func (s *Server) stopPolling() {
 	s.polls.mu.Lock()
 	defer s.polls.mu.Unlock()
-	for _, ps := range s.polls.byID {
+	for id, ps := range s.polls.byID {
 		ps.idle.Stop()
+		ps.release()
+		delete(s.polls.byID, id)
 	}
-}
-
-// originAllowed applies the WebSocket's Origin rule (coder/websocket's, so
-// /ws, poll and WHEP agree) to HTTP requests: no Origin (not a browser), this
-// host's own, or one of --trusted-origins — a host pattern, or a whole-origin
-// pattern when it has a scheme ("https://*.example").
-func (s *Server) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, pattern := range s.cfg.TrustedOrigins {
-		target := u.Host
-		if strings.Contains(pattern, "://") {
-			target = origin
-		}
-		if ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(target)); ok {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Server) refuseOrigin(w http.ResponseWriter, r *http.Request) {
-	s.log.Warn("refused a cross-origin signalling request; a proxy that rewrites Host needs --trusted-origins",
-		"remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "host", r.Host)
-	http.Error(w, "couchplay: cross-origin request refused (Origin "+r.Header.Get("Origin")+" is not this host "+r.Host+"; behind a proxy that rewrites Host, start couchplay with --trusted-origins)", http.StatusForbidden)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -54,6 +54,7 @@ const (
 	CodeNotAllowed    = "not_allowed"  // a game command from someone other than player 1
 	CodeGameFailed    = "game_failed"  // a game command failed; the message is the console's reason
 	CodeRateLimited   = "rate_limited" // too many game commands waiting
+	CodeJoinTimeout   = "join_timeout" // the connection sent no join in time (DefaultJoinTimeout)
 )
 
 // ReadLimit is the largest message the host reads; a bigger one closes the
@@ -95,6 +96,10 @@ type Message struct {
 	// error
 	Code string `json:"code,omitempty"`
 	Text string `json:"message,omitempty"`
+
+	// Seq numbers what the host sends over long-polling (poll.go), for the
+	// client's ack; a WebSocket needs none.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // GameInfo tells the page what is running.

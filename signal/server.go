@@ -39,6 +39,18 @@ type Config struct {
 	// Stderr gets the "couchplay: serving URL" lines, verbatim, before the
 	// server answers (outside tests wait for them).
 	Stderr io.Writer
+
+	// Limits (limits.go); zero means the Default… constant.
+	MaxConnsPerIP  int           // signalling connections (WebSockets and poll sessions) per address
+	MaxConns       int           // signalling connections in all
+	MaxWHEPPerIP   int           // WHEP sessions per address
+	JoinBurstPerIP int           // join attempts an address may make at once…
+	JoinRatePerIP  float64       // …and per second after that
+	JoinBurst      int           // the same for all addresses together
+	JoinRate       float64       //
+	JoinTimeout    time.Duration // a signalling connection must join within this
+	ReadTimeout    time.Duration // reading one request (a long-poll recv extends it)
+	IdleTimeout    time.Duration // a keep-alive connection with no request
 }
 
 // Server is the HTTP server, signalling and room.
@@ -55,6 +67,12 @@ type Server struct {
 
 	polls pollSessions // sessions carried by HTTP long-polling
 	wheps whepSessions // WHEP viewers
+
+	limits    limits
+	conns     countLimiter // signalling connections
+	whepConns countLimiter // WHEP sessions
+	joins     rateLimiter  // join attempts
+	cop       *http.CrossOriginProtection
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -75,7 +93,12 @@ func New(cfg Config, hub *stream.Hub, room *Room) *Server {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: room, sessions: map[*session]struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: room, sessions: map[*session]struct{}{},
+		limits: cfg.limits(), cop: http.NewCrossOriginProtection()}
+	s.conns = countLimiter{what: "connections", maxPerIP: s.limits.maxConnsPerIP, max: s.limits.maxConns}
+	s.whepConns = countLimiter{what: "WHEP sessions", maxPerIP: s.limits.maxWHEPPerIP}
+	s.joins = rateLimiter{burstPerIP: s.limits.joinBurstPerIP, ratePerIP: s.limits.joinRatePerIP,
+		burst: s.limits.joinBurst, rate: s.limits.joinRate}
 	if cfg.Console != nil {
 		cfg.Console.OnChange(func(emu.GameStatus) { s.broadcastGame() })
 	}
@@ -88,7 +111,9 @@ func New(cfg Config, hub *stream.Hub, room *Room) *Server {
 	mux.HandleFunc("POST /whep", s.handleWHEP)
 	mux.HandleFunc("DELETE /whep/{id}", s.handleWHEPDelete)
 	mux.Handle("GET /", noCache(http.FileServerFS(cfg.Client)))
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: s.limits.readTimeout, IdleTimeout: s.limits.idleTimeout,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	return s
 }
 
@@ -110,7 +135,6 @@ func (s *Server) Start() error {
 		}
 		return fmt.Errorf("cannot listen on %s: %w", s.cfg.Listen, err)
 	}
-	s.ln = ln
 	port := ln.Addr().(*net.TCPAddr).Port
 	s.urls = serveURLs(ln.Addr().(*net.TCPAddr).IP, port)
 	for _, u := range s.urls {
@@ -120,12 +144,18 @@ func (s *Server) Start() error {
 	if s.cfg.MDNS {
 		s.mdns = advertise(port, s.log)
 	}
+	s.serve(ln)
+	return nil
+}
+
+// serve answers on ln (tests give it an in-memory listener).
+func (s *Server) serve(ln net.Listener) {
+	s.ln = ln
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // URLs are the addresses the page is served at; the first is the one to share.

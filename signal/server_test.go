@@ -42,6 +42,12 @@ func startHost(t *testing.T, maxSpectators int) *testHost {
 // and the test card runs.
 func startHostWith(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig) *testHost {
 	t.Helper()
+	return startHostConfig(t, maxSpectators, cc, nil)
+}
+
+// startHostConfig is startHostWith whose Config opt may change first (limits).
+func startHostConfig(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt func(*Config)) *testHost {
+	t.Helper()
 	logBuf := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
 	hub, err := stream.NewHub(stream.Settings{ListenIP: net.IPv4(127, 0, 0, 1), Logger: log})
@@ -60,11 +66,15 @@ func startHostWith(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig) *test
 		console = emu.NewConsole(*cc, emu.GameBuiltin)
 	}
 	var announced bytes.Buffer
-	srv := New(Config{
+	cfg := Config{
 		Listen: "127.0.0.1:0", Version: "test", MaxSpectators: maxSpectators,
 		Client: fstest.MapFS{"index.html": {Data: []byte("<title>couchplay</title>")}},
 		Game:   core.Info(), Console: console, Logger: log, Stderr: &announced,
-	}, hub, room)
+	}
+	if opt != nil {
+		opt(&cfg)
+	}
+	srv := New(cfg, hub, room)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

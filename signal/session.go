@@ -28,13 +28,19 @@ const (
 type session struct {
 	srv  *Server
 	log  *slog.Logger
+	ip   string // the client's address, for the join rate limit
 	send chan outgoing
 	done chan struct{} // closed when the session has ended
 	end  sync.Once
+	// release gives back the connection slot the transport took (nil: the
+	// transport gives it back itself).
+	release   func()
+	joinTimer *time.Timer // closes a connection that never joins
 
-	handling sync.Mutex // one message at a time (poll POSTs may overlap)
-	member   *Member
-	peer     *stream.Peer
+	handling sync.Mutex   // one message at a time (poll POSTs may overlap)
+	member   *Member      // set under mu too, for finish
+	peer     *stream.Peer // set under mu too, for finish
+	answer   string       // the SDP answer applied, so a repeat of it is harmless
 
 	cmds     chan Message // game commands waiting for runCommands
 	cmdStart sync.Once    // starts runCommands at the first command
@@ -44,6 +50,9 @@ type session struct {
 	candidates []Message // local candidates gathered before the offer was queued
 	lastError  time.Time // last bad_input answer
 	left       bool      // the browser said leave: free the slot, reserve nothing
+	// finished is set by finish: from then on join seats nothing and keeps
+	// no peer (it releases what it made itself).
+	finished bool
 }
 
 // outgoing is one entry of the send queue: a message, or the request to end
@@ -59,8 +68,8 @@ type outgoing struct {
 // transport that serves it from its own goroutine asks for that goroutine to
 // be counted (wg), under the same lock Shutdown sets closing with, so Shutdown
 // never waits on a group that can still grow.
-func (s *Server) newSession(log *slog.Logger, counted bool) (*session, error) {
-	ss := &session{srv: s, log: log, send: make(chan outgoing, sendQueueLen), done: make(chan struct{}),
+func (s *Server) newSession(log *slog.Logger, ip string, counted bool) (*session, error) {
+	ss := &session{srv: s, log: log, ip: ip, send: make(chan outgoing, sendQueueLen), done: make(chan struct{}),
 		cmds: make(chan Message, cmdQueueLen)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -71,7 +80,44 @@ func (s *Server) newSession(log *slog.Logger, counted bool) (*session, error) {
 	if counted {
 		s.wg.Add(1)
 	}
+	ss.joinTimer = time.AfterFunc(s.limits.joinTimeout, ss.joinTimedOut)
 	return ss, nil
+}
+
+// joinTimedOut closes a connection that has held a slot without joining.
+func (ss *session) joinTimedOut() {
+	ss.mu.Lock()
+	idle := ss.member == nil && !ss.finished
+	ss.mu.Unlock()
+	if !idle {
+		return
+	}
+	ss.log.Info("closing a signalling connection that never joined", "after", ss.srv.limits.joinTimeout)
+	ss.reply(errorMessage(CodeJoinTimeout, "this connection sent no join message in time"))
+	ss.closeAfterFlush(websocket.StatusPolicyViolation, "no join message in time")
+}
+
+// refuse turns a client over a limit away: an error it can show, then the end.
+func (ss *session) refuse(ref *refusal) {
+	ss.reply(errorMessage(CodeTooMany, ref.text))
+	ss.closeAfterFlush(refusalStatus(ref), refusalReason(ref))
+}
+
+// refusalStatus is the WebSocket close code for a refusal: 1008 (policy) for
+// one address over its limit, 1013 (try again later) for a host over its total.
+func refusalStatus(ref *refusal) websocket.StatusCode {
+	if ref.perIP {
+		return websocket.StatusPolicyViolation
+	}
+	return websocket.StatusTryAgainLater
+}
+
+// refusalReason is the close reason (at most 123 bytes).
+func refusalReason(ref *refusal) string {
+	if ref.perIP {
+		return "too many connections from your address"
+	}
+	return "the host has too many connections"
 }
 
 // receive handles one raw message from the browser.
@@ -126,10 +172,17 @@ func (ss *session) handle(msg Message) {
 	}
 	switch msg.Type {
 	case TypeAnswer:
+		if ss.answer != "" && msg.SDP == ss.answer {
+			// A retried send (a poll POST whose response was lost): applied already.
+			ss.log.Debug("ignored a repeat of the answer already applied")
+			return
+		}
 		if err := ss.peer.SetAnswer(msg.SDP); err != nil {
 			ss.log.Warn("bad SDP answer", "err", err)
 			ss.reply(errorMessage(CodeWebRTC, "the host could not use the browser's answer: "+err.Error()))
+			return
 		}
+		ss.answer = msg.SDP
 	case TypeCandidate:
 		if msg.Candidate == nil || msg.Candidate.Candidate == "" {
 			return // end of candidates
@@ -142,6 +195,12 @@ func (ss *session) handle(msg Message) {
 
 func (ss *session) join(msg Message) {
 	srv := ss.srv
+	if ref := srv.joins.allow(ss.ip); ref != nil {
+		ss.log.Warn("join refused", "reason", ref.text)
+		ss.reply(errorMessage(CodeTooMany, ref.text))
+		ss.closeAfterFlush(refusalStatus(ref), "too many join attempts")
+		return
+	}
 	member, slot, notice, err := srv.room.Rejoin(msg.Token, msg.Slot, msg.Watch, ss.replacedByRejoin)
 	if err != nil {
 		ss.log.Warn("join refused", "err", err)
@@ -149,14 +208,27 @@ func (ss *session) join(msg Message) {
 		ss.closeAfterFlush(websocket.StatusTryAgainLater, "room full")
 		return
 	}
+	// Under the lock finish takes: a session that finished (queue overflow,
+	// poll idle, shutdown) before or while it joined keeps no seat.
+	ss.mu.Lock() // replacedByRejoin may read log from another session's goroutine
+	if ss.finished {
+		ss.mu.Unlock()
+		if msg.Token != "" && member.Token == msg.Token {
+			srv.room.Drop(member) // the page's own slot: still reserved for its token
+		} else {
+			srv.room.Leave(member)
+		}
+		srv.broadcastRoster()
+		return
+	}
 	ss.member = member
+	ss.log = ss.log.With("slot", slot)
+	ss.mu.Unlock()
+	ss.joinTimer.Stop()
 	role := RolePlayer
 	if slot == 0 {
 		role = RoleSpectator
 	}
-	ss.mu.Lock() // replacedByRejoin may read log from another session's goroutine
-	ss.log = ss.log.With("slot", slot)
-	ss.mu.Unlock()
 	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch, "rejoined", msg.Token != "" && msg.Token == member.Token)
 	ss.welcome(Message{Type: TypeWelcome, Slot: slot, Role: role, Token: member.Token, Notice: notice})
 	if slot == 1 {
@@ -169,10 +241,15 @@ func (ss *session) join(msg Message) {
 	peer, offer, err := srv.hub.NewPeer(stream.PeerEvents{
 		Candidate: ss.localCandidate,
 		Input:     ss.input,
+		// A peer that fails or ends by itself ends the session, which frees a
+		// spectator seat and reserves a player's slot for the page's token
+		// (its rejoin gets it back with a fresh peer).
 		Failed: func(reason string) {
 			ss.log.Warn("peer failed", "reason", reason)
 			ss.reply(errorMessage(CodeWebRTC, reason))
+			ss.peerEnded()
 		},
+		Closed: ss.peerEnded,
 	})
 	if err != nil {
 		ss.log.Error("cannot create peer", "err", err)
@@ -181,6 +258,11 @@ func (ss *session) join(msg Message) {
 		return
 	}
 	ss.mu.Lock()
+	if ss.finished {
+		ss.mu.Unlock()
+		peer.Close()
+		return
+	}
 	ss.peer = peer
 	ss.mu.Unlock()
 	ss.reply(Message{Type: TypeOffer, SDP: offer})
@@ -192,6 +274,33 @@ func (ss *session) join(msg Message) {
 	for _, c := range pending {
 		ss.reply(c)
 	}
+}
+
+// peerGrace is how long a session outlives its peer before it ends: a page
+// that is closing tears down its PeerConnection as it sends leave, and the
+// leave must still be read (a leave frees a player's slot at once, an end
+// without one reserves it for ReserveFor).
+const peerGrace = 2 * time.Second
+
+// peerEnded ends, after peerGrace, the session of a peer that failed or closed
+// by itself.
+func (ss *session) peerEnded() {
+	ss.mu.Lock()
+	over := ss.finished
+	ss.mu.Unlock()
+	if over {
+		return // finish closed it
+	}
+	time.AfterFunc(peerGrace, func() {
+		ss.mu.Lock()
+		over := ss.finished
+		ss.mu.Unlock()
+		if over {
+			return
+		}
+		ss.log.Info("the video connection ended; ending the session")
+		ss.closeAfterFlush(websocket.StatusGoingAway, "the video connection ended")
+	})
 }
 
 // replacedByRejoin ends this session: its page (or a copy of it with the same
@@ -243,8 +352,12 @@ func (ss *session) input(data []byte) {
 func (ss *session) finish() {
 	ss.end.Do(func() {
 		close(ss.done)
+		if ss.joinTimer != nil {
+			ss.joinTimer.Stop()
+		}
 		ss.mu.Lock()
-		peer, left := ss.peer, ss.left
+		ss.finished = true
+		peer, member, left := ss.peer, ss.member, ss.left
 		ss.mu.Unlock()
 		if peer != nil {
 			peer.Close()
@@ -252,13 +365,16 @@ func (ss *session) finish() {
 		ss.srv.mu.Lock()
 		delete(ss.srv.sessions, ss)
 		ss.srv.mu.Unlock()
-		if ss.member != nil {
+		if member != nil {
 			if left {
-				ss.srv.room.Leave(ss.member)
+				ss.srv.room.Leave(member)
 			} else {
-				ss.srv.room.Drop(ss.member)
+				ss.srv.room.Drop(member)
 			}
 			ss.srv.broadcastRoster()
+		}
+		if ss.release != nil {
+			ss.release()
 		}
 	})
 }

@@ -27,9 +27,10 @@ const (
 
 // whepSession is one WHEP viewer: a spectator seat and its peer.
 type whepSession struct {
-	id     string
-	member *Member
-	peer   *stream.Peer // nil until the offer is answered; guarded by Server.wheps.mu
+	id      string
+	member  *Member
+	release func()       // its per-address slot
+	peer    *stream.Peer // nil until the offer is answered; guarded by Server.wheps.mu
 }
 
 // whepSessions is the Server's registry of WHEP viewers by id.
@@ -71,6 +72,7 @@ func (s *Server) endWHEP(id, reason string) bool {
 		peer.Close()
 	}
 	s.room.Leave(ws.member)
+	ws.release()
 	s.broadcastRoster()
 	s.log.Info("WHEP viewer left", "id", id, "reason", reason)
 	return true
@@ -83,24 +85,32 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.refuseOrigin(w, r)
 		return
 	}
-	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != sdpContentType {
+	if status, text := checkWHEPContentType(r.Header.Get("Content-Type")); status != 0 {
 		w.Header().Set("Accept-Post", sdpContentType)
-		whepError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("WHEP takes an SDP offer with Content-Type: %s (got %q)", sdpContentType, r.Header.Get("Content-Type")))
+		whepError(w, status, text)
 		return
 	}
-	tooBig := fmt.Sprintf("the SDP offer is over the %d KiB limit", WHEPBodyLimit>>10)
-	if r.ContentLength > WHEPBodyLimit {
-		whepError(w, http.StatusRequestEntityTooLarge, tooBig)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, WHEPBodyLimit))
-	if err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			whepError(w, http.StatusRequestEntityTooLarge, tooBig)
-			return
+	release, ref := s.whepConns.acquire(clientIP(r))
+	if ref == nil {
+		if ref = s.joins.allow(clientIP(r)); ref != nil {
+			release()
 		}
-		whepError(w, http.StatusBadRequest, "cannot read the offer: "+err.Error())
+	}
+	if ref != nil {
+		s.log.Warn("WHEP viewer refused", "remote", r.RemoteAddr, "reason", ref.text)
+		tooMany(w, ref)
+		return
+	}
+	// From here every way out but a 201 gives the slot back.
+	started := false
+	defer func() {
+		if !started {
+			release()
+		}
+	}()
+	body, status, text := readWHEPOffer(w, r)
+	if status != 0 {
+		whepError(w, status, text)
 		return
 	}
 	s.mu.Lock()
@@ -111,7 +121,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ws := &whepSession{id: rand.Text(), member: &Member{}}
+	ws := &whepSession{id: rand.Text(), member: &Member{}, release: func() {}}
 	log := s.log.With("whep", ws.id, "remote", r.RemoteAddr)
 	if _, _, err := s.room.Join(ws.member, 0, true); err != nil {
 		log.Warn("WHEP viewer refused", "err", err)
@@ -120,10 +130,15 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Registered before the peer exists, so an end that races the answer
-	// (the hub shutting down) still finds the seat to free.
+	// (the hub shutting down) still finds the seat to free; from then on
+	// endWHEP gives the slot back.
+	started, ws.release = true, release
 	s.addWHEP(ws)
 	s.broadcastRoster()
-	peer, answer, err := s.hub.AnswerPeer(string(body), stream.PeerEvents{
+	peer, answer, err := s.hub.AnswerPeer(body, stream.PeerEvents{
+		// pion stops at Failed after ICE or DTLS fails (a player that
+		// vanished or never connected): that frees the seat as Closed does.
+		Failed: func(reason string) { s.endWHEP(ws.id, "connection failed: "+reason) },
 		Closed: func() { s.endWHEP(ws.id, "connection closed") },
 	})
 	if err != nil {
@@ -171,6 +186,33 @@ func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// checkWHEPContentType accepts application/sdp (with any parameters), or
+// says which status and why not.
+func checkWHEPContentType(contentType string) (status int, text string) {
+	if mediaType, _, err := mime.ParseMediaType(contentType); err != nil || mediaType != sdpContentType {
+		return http.StatusUnsupportedMediaType, fmt.Sprintf("WHEP takes an SDP offer with Content-Type: %s (got %q)", sdpContentType, contentType)
+	}
+	return 0, ""
+}
+
+// readWHEPOffer reads an offer of at most WHEPBodyLimit bytes, or says which
+// status and why not. What the SDP says is stream.AnswerPeer's to judge.
+func readWHEPOffer(w http.ResponseWriter, r *http.Request) (offer string, status int, text string) {
+	tooBig := fmt.Sprintf("the SDP offer is over the %d KiB limit", WHEPBodyLimit>>10)
+	if r.ContentLength > WHEPBodyLimit {
+		return "", http.StatusRequestEntityTooLarge, tooBig
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, WHEPBodyLimit))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return "", http.StatusRequestEntityTooLarge, tooBig
+		}
+		return "", http.StatusBadRequest, "cannot read the offer: " + err.Error()
+	}
+	return string(body), 0, ""
 }
 
 // whepError answers with a text/plain explanation.
