@@ -177,6 +177,10 @@ function hostURL() { return pageURL('.').href; }
 function wsURL() {
   const u = pageURL('ws');
   u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  // The host writes its page key into index.html; sent back on the handshake it
+  // shows the socket is this page's even where a proxy rewrote Host (nginx's default).
+  const key = document.querySelector('meta[name="couchplay-page-key"]')?.content;
+  if (key) u.searchParams.set('k', key);
   return u.href;
 }
 

@@ -30,7 +30,8 @@ func (s *Server) originAllowed(r *http.Request) bool {
 		return true
 	}
 	origin := r.Header.Get("Origin")
-	return s.trustedOrigin(origin) || (r.Header.Get("Sec-Fetch-Site") == "" && forwardedHostIs(r, origin))
+	noMetadata := r.Header.Get("Sec-Fetch-Site") == ""
+	return s.trustedOrigin(origin) || (noMetadata && (forwardedHostIs(r, origin) || s.pageKeyOK(r)))
 }
 
 // forwardedHostIs reports whether a proxy said the browser asked for the

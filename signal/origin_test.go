@@ -3,8 +3,10 @@ package signal
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/coder/websocket"
@@ -117,5 +119,41 @@ func TestCrossOriginJudgedByFetchMetadataThenOrigin(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The page key written into the served index.html lets a handshake without
+// fetch metadata through when its Origin matches nothing (a proxy rewrote
+// Host); a wrong or missing key does not.
+func TestPageKeyProvesTheHandshakeIsOurPage(t *testing.T) {
+	client := fstest.MapFS{"index.html": {Data: []byte(`<meta name="couchplay-page-key" content="` + pageKeyPlaceholder + `">`)}}
+	s := New(Config{Client: client}, nil, NewRoom(1))
+	rec := httptest.NewRecorder()
+	s.http.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	page := rec.Body.String()
+	if strings.Contains(page, pageKeyPlaceholder) || !strings.Contains(page, s.pageKey) || len(s.pageKey) < 32 {
+		t.Fatalf("served page %q does not carry the key", page)
+	}
+	if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("index.html Cache-Control = %q, want no-store", cc)
+	}
+	handshake := func(query string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8000/ws"+query, nil)
+		r.Header.Set("Origin", "http://proxy.example:8080") // the Host is the rewritten upstream's
+		return r
+	}
+	if !s.originAllowed(handshake("?k=" + s.pageKey)) {
+		t.Error("the right page key was refused")
+	}
+	for _, q := range []string{"", "?k=", "?k=" + strings.Repeat("0", len(s.pageKey))} {
+		if s.originAllowed(handshake(q)) {
+			t.Errorf("handshake %q allowed", q)
+		}
+	}
+	// A browser that does send fetch metadata is judged by it, key or not.
+	r := handshake("?k=" + s.pageKey)
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	if s.originAllowed(r) {
+		t.Error("a cross-site request with the key was allowed")
 	}
 }

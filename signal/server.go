@@ -73,6 +73,7 @@ type Server struct {
 	whepConns countLimiter // WHEP sessions
 	joins     rateLimiter  // join attempts
 	cop       *http.CrossOriginProtection
+	pageKey   string // written into index.html, proves a handshake comes from our page (pagekey.go)
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -94,7 +95,7 @@ func New(cfg Config, hub *stream.Hub, room *Room) *Server {
 		cfg.Stderr = io.Discard
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: room, sessions: map[*session]struct{}{},
-		limits: cfg.limits(), cop: http.NewCrossOriginProtection()}
+		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: newToken()}
 	s.conns = countLimiter{what: "connections", maxPerIP: s.limits.maxConnsPerIP, max: s.limits.maxConns}
 	s.whepConns = countLimiter{what: "WHEP sessions", maxPerIP: s.limits.maxWHEPPerIP}
 	s.joins = rateLimiter{burstPerIP: s.limits.joinBurstPerIP, ratePerIP: s.limits.joinRatePerIP,
@@ -110,7 +111,7 @@ func New(cfg Config, hub *stream.Hub, room *Room) *Server {
 	mux.HandleFunc("GET /poll/recv", s.handlePollRecv)
 	mux.HandleFunc("POST /whep", s.handleWHEP)
 	mux.HandleFunc("DELETE /whep/{id}", s.handleWHEPDelete)
-	mux.Handle("GET /", noCache(http.FileServerFS(cfg.Client)))
+	mux.Handle("GET /", s.clientHandler())
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: s.limits.readTimeout, IdleTimeout: s.limits.idleTimeout,
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
