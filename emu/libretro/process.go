@@ -536,19 +536,26 @@ func (p *Process) Reset() error {
 	return p.command(msgReset, nil)
 }
 
-func (p *Process) command(typ byte, body []byte) error {
+// call sends a command to the running core and returns its reply; a child
+// that dies or hangs meanwhile ends the game, and a core's refusal is the error.
+func (p *Process) call(typ byte, body []byte) (byte, []byte, error) {
 	if p.dead || p.closed {
-		return errors.New("the game is not running")
+		return 0, nil, errors.New("the game is not running")
 	}
 	rt, rb, err := p.request(typ, body, p.opts.Watchdog)
 	if err != nil {
 		p.die(err)
-		return p.explain(err)
+		return 0, nil, p.explain(err)
 	}
 	if rt == msgError {
-		return errors.New(string(rb))
+		return rt, nil, errors.New(string(rb))
 	}
-	return nil
+	return rt, rb, nil
+}
+
+func (p *Process) command(typ byte, body []byte) error {
+	_, _, err := p.call(typ, body)
+	return err
 }
 
 // lineLogger logs what the child writes to stdout/stderr, line by line.

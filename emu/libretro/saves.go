@@ -161,25 +161,14 @@ func (p *Process) SaveState(slot int) error {
 	if err := checkSlot(slot); err != nil {
 		return err
 	}
-	if p.dead || p.closed {
-		return errors.New("the game is not running")
+	typ, data, err := p.call(msgSaveState, nil)
+	if err == nil && typ != msgData {
+		err = errors.New("the core sent no state")
 	}
-	typ, data, err := p.request(msgSaveState, nil, p.opts.Watchdog)
 	if err != nil {
-		p.die(err)
-		return p.explain(err)
+		return fmt.Errorf("cannot save the state: %w", err)
 	}
-	if typ != msgData {
-		return fmt.Errorf("cannot save the state: %s", data)
-	}
-	header, _ := json.Marshal(p.stateHeader())
-	var file bytes.Buffer
-	file.Write(stateMagic)
-	binary.Write(&file, binary.LittleEndian, uint32(len(header)))
-	file.Write(header)
-	binary.Write(&file, binary.LittleEndian, crc32.ChecksumIEEE(data))
-	file.Write(data)
-	if err := writeFileAtomic(p.statePath(slot), file.Bytes()); err != nil {
+	if err := writeFileAtomic(p.statePath(slot), encodeState(p.stateHeader(), data)); err != nil {
 		return fmt.Errorf("cannot write the state: %w", err)
 	}
 	p.log.Info("state saved", "slot", slot, "bytes", len(data))
@@ -207,6 +196,18 @@ func (p *Process) LoadState(slot int) error {
 	}
 	p.log.Info("state loaded", "slot", slot)
 	return nil
+}
+
+// encodeState makes a state file of the core's data.
+func encodeState(h stateHeader, data []byte) []byte {
+	header, _ := json.Marshal(h)
+	var file bytes.Buffer
+	file.Write(stateMagic)
+	binary.Write(&file, binary.LittleEndian, uint32(len(header)))
+	file.Write(header)
+	binary.Write(&file, binary.LittleEndian, crc32.ChecksumIEEE(data))
+	file.Write(data)
+	return file.Bytes()
 }
 
 func (p *Process) checkState(raw []byte) ([]byte, error) {
