@@ -144,6 +144,11 @@ func (s *Server) handlePollSend(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ps.ss.receive(data)
+	if ps.ss.hasLeft() {
+		// The page said leave (sendBeacon on pagehide) and polls no more:
+		// forget it now, giving its connection place back at once.
+		s.endPoll(ps.id)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

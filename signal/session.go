@@ -120,6 +120,13 @@ func refusalReason(ref *refusal) string {
 	return "the host has too many connections"
 }
 
+// hasLeft reports whether the browser said leave.
+func (ss *session) hasLeft() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.left
+}
+
 // receive handles one raw message from the browser.
 func (ss *session) receive(data []byte) {
 	ss.handling.Lock()
