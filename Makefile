@@ -11,9 +11,9 @@ LDFLAGS   := -X main.version=$(VERSION)
 # only, not RetroArch), speexdsp (resampling) and Fyne's X11/GL headers to build; browser,
 # X server and image tools to test.
 BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
-TEST_DEBS  := cc65 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
+TEST_DEBS  := cc65 dbus-daemon chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
-.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke bench fuzz soak package install clean
+.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke tray-smoke bench fuzz soak package install clean
 
 # Test data made here, never committed: Debian's libretro cores (unpacked, without
 # RetroArch) in a cache kept across runs, the NES test ROM (cc65) and the C test
@@ -47,7 +47,7 @@ testdata: test-deps
 	gcc $(TESTCORE_CFLAGS) -o $(COUCHPLAY_TEST_DATA)/testcore_libretro.so emu/libretro/testdata/testcore/testcore.c
 	gcc $(TESTCORE_CFLAGS) -o $(COUCHPLAY_TEST_DATA)/notacore_libretro.so emu/libretro/testdata/testcore/notacore.c
 
-test: test-deps build testdata vet unit e2e gui-smoke
+test: test-deps build testdata vet unit e2e gui-smoke tray-smoke
 
 vet:
 	$(GO) vet $(GOFLAGS) ./...
@@ -60,6 +60,11 @@ e2e: build testdata
 
 gui-smoke: build
 	scripts/gui-smoke.sh $(BIN) e2e/out
+
+# The tray item, as a panel sees it, on a private D-Bus with our own watcher.
+tray-smoke: build
+	$(GO) build $(GOFLAGS) -o bin/traywatch ./internal/traywatch
+	scripts/tray-smoke.sh $(BIN) bin/traywatch e2e/out
 
 bench: test-deps build testdata
 	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchtime 2s ./stream/ ./emu/ ./emu/libretro/

@@ -10,7 +10,6 @@ import (
 
 	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
-	"fyne.io/fyne/v2/driver/desktop"
 
 	"couchplay/assets"
 	"couchplay/emu"
@@ -54,7 +53,7 @@ func Run(ctx context.Context, h Host) error {
 	a := fyneapp.NewWithID(appID)
 	a.SetIcon(appIcon)
 	win := newMainWindow(a, h)
-	setupTray(a, win.window)
+	setupTray(a, win.window, h)
 
 	closed := make(chan struct{})
 	defer close(closed)
@@ -88,23 +87,4 @@ func Run(ctx context.Context, h Host) error {
 	}
 	win.window.ShowAndRun()
 	return nil
-}
-
-// setupTray adds a tray icon with Show window / Quit where the desktop has one.
-func setupTray(a fyne.App, w fyne.Window) {
-	tray, ok := a.(desktop.App)
-	if !ok || !trayAvailable() {
-		return
-	}
-	// The tray needs a raster icon: given Fyne's SVG theme icons it logs
-	// "Failed to read icon format image: unknown format" and shows none.
-	tray.SetSystemTrayIcon(appIcon)
-	show := fyne.NewMenuItem("Show window", func() {
-		w.Show()
-		w.RequestFocus()
-	})
-	quit := fyne.NewMenuItem("Quit", a.Quit)
-	quit.IsQuit = true
-	tray.SetSystemTrayMenu(fyne.NewMenu("couchplay", show, fyne.NewMenuItemSeparator(), quit))
-	tray.SetSystemTrayWindow(w)
 }
