@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"couchplay/emu"
+	"couchplay/lan"
 	"couchplay/stream"
 )
 
@@ -63,7 +64,7 @@ type Server struct {
 	ln   net.Listener
 	http *http.Server
 	urls []string
-	mdns *advertiser
+	mdns *lan.Advertiser
 
 	polls pollSessions // sessions carried by HTTP long-polling
 	wheps whepSessions // WHEP viewers
@@ -143,7 +144,8 @@ func (s *Server) Start() error {
 	}
 	s.log.Info("serving", "urls", strings.Join(s.urls, " "))
 	if s.cfg.MDNS {
-		s.mdns = advertise(port, s.log)
+		s.mdns = lan.New(lan.Config{Port: port, ListenIP: ln.Addr().(*net.TCPAddr).IP, Logger: s.log})
+		s.mdns.Start()
 	}
 	s.serve(ln)
 	return nil
@@ -161,6 +163,22 @@ func (s *Server) serve(ln net.Listener) {
 
 // URLs are the addresses the page is served at; the first is the one to share.
 func (s *Server) URLs() []string { return s.urls }
+
+// LocalURL is http://couchplay.local:PORT/ (or the couchplay-N.local name
+// chosen) while mDNS answers that name on the LAN, else "". It is an extra
+// for the window: phones often cannot resolve .local, so it is never the
+// URL to share or the QR code.
+func (s *Server) LocalURL() string {
+	host := s.mdns.Host() // nil-safe: no advertiser, no name
+	if host == "" || s.ln == nil {
+		return ""
+	}
+	addr, ok := s.ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)) + "/"
+}
 
 // Room is the server's room.
 func (s *Server) Room() *Room { return s.room }
@@ -207,31 +225,10 @@ func serveURLs(ip net.IP, port int) []string {
 		return []string{url(ip)}
 	}
 	var urls []string
-	for _, lan := range LANAddresses() {
-		urls = append(urls, url(lan))
+	for _, lanIP := range lan.LANAddresses() {
+		urls = append(urls, url(lanIP))
 	}
 	return append(urls, url(net.IPv4(127, 0, 0, 1)))
-}
-
-// LANAddresses are the IPv4 addresses of the up, non-loopback LAN interfaces.
-func LANAddresses() []net.IP {
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil
-	}
-	var ips []net.IP
-	for _, iface := range ifaces {
-		if iface.Flags&net.FlagUp == 0 || iface.Flags&net.FlagLoopback != 0 || !stream.IsLANInterface(iface.Name) {
-			continue
-		}
-		addrs, _ := iface.Addrs()
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
-				ips = append(ips, n.IP.To4())
-			}
-		}
-	}
-	return ips
 }
 
 // Health is the /healthz body.

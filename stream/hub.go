@@ -9,7 +9,6 @@ import (
 	"image"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"couchplay/emu"
+	"couchplay/lan"
 )
 
 // Media settings. Opus runs at 48 kHz stereo in 10 ms frames, the shortest
@@ -148,7 +148,7 @@ func NewHub(s Settings) (*Hub, error) {
 	if ip := s.ListenIP; ip != nil && !ip.IsUnspecified() {
 		se.SetIPFilter(func(candidate net.IP) bool { return candidate.Equal(ip) })
 	} else {
-		se.SetInterfaceFilter(IsLANInterface)
+		se.SetInterfaceFilter(lan.IsLANInterface)
 	}
 
 	h := &Hub{
@@ -169,17 +169,6 @@ func NewHub(s Settings) (*Hub, error) {
 		return nil, err
 	}
 	return h, nil
-}
-
-// IsLANInterface keeps ICE off container bridges, VPNs and tunnels, whose
-// addresses a phone on the LAN cannot reach anyway.
-func IsLANInterface(name string) bool {
-	for _, prefix := range []string{"docker", "br-", "veth", "virbr", "vmnet", "vboxnet", "tun", "tap", "wg", "tailscale", "zt", "utun", "lxc", "lxd", "cni", "flannel", "cali"} {
-		if strings.HasPrefix(name, prefix) {
-			return false
-		}
-	}
-	return true
 }
 
 // RequestKeyframe makes the next encoded frame a keyframe (a viewer joined, a
