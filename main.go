@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -14,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +25,7 @@ import (
 	"couchplay/assets"
 	"couchplay/emu"
 	"couchplay/emu/libretro"
+	"couchplay/room"
 	sig "couchplay/signal"
 	"couchplay/stream"
 )
@@ -75,7 +79,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Var(listFlag{&c.coresDirs}, "cores-dir", "extra libretro core directory (repeatable)")
 	fs.Var(listFlag{&c.romDirs}, "roms", "game library folder (repeatable)")
 	fs.StringVar(&c.dataDir, "data", defaultDataDir(), "directory for saves, states and config")
-	fs.StringVar(&c.access, "access", "open", "who may play: open (anyone who loads the page) or code")
+	fs.StringVar(&c.access, "access", "code", "who may play: code (the room code or the QR code's join key) or open (anyone who loads the page)")
 	fs.BoolVar(&c.noMDNS, "no-mdns", false, "do not advertise on the LAN with mDNS")
 	fs.IntVar(&c.maxSpectators, "max-spectators", 16, "spectator seats")
 	fs.Var(listFlag{&c.trustedOrigins}, "trusted-origins", "extra Origin hosts accepted on /ws (comma-separated)")
@@ -93,9 +97,7 @@ func parseFlags(args []string) (config, error) {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
 	switch c.access {
-	case "open":
-	case "code":
-		return c, errors.New("--access code (room codes) is not available in this build yet; use --access open")
+	case "open", "code":
 	default:
 		return c, fmt.Errorf("--access must be open or code, got %q", c.access)
 	}
@@ -190,14 +192,17 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "couchplay: cannot set up WebRTC: %v\n", err)
 		return 1
 	}
-	room := sig.NewRoom(c.maxSpectators)
+	rm := room.New(c.maxSpectators)
+	if c.access == "code" {
+		rm.SetAccess(room.NewAccess())
+	}
 	finder := libretro.NewFinder(c.coresDirs, log)
 	preview := &emu.Preview{} // the window's live view; copies only while shown
 	sink := func(frame *image.RGBA, audio []int16, info emu.Info) {
 		hub.WriteFrame(frame, audio, info)
 		preview.Store(frame)
 	}
-	loop := emu.NewLoop(emu.NewBuiltinGame(), room, sink, emu.RealClock{})
+	loop := emu.NewLoop(emu.NewBuiltinGame(), rm, sink, emu.RealClock{})
 	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop, Logger: log, Open: openLibretro(c, log),
 		Games: func() []emu.Game { return finder.Library(c.romDirs) }}, emu.GameBuiltin)
 	// A new game starts every viewer on a keyframe, even at the same size.
@@ -210,7 +215,7 @@ func run(args []string) int {
 	srv := sig.New(sig.Config{
 		Listen: c.listen, Version: version, MaxSpectators: c.maxSpectators, TrustedOrigins: c.trustedOrigins,
 		MDNS: !c.noMDNS, Client: assets.Files, Game: loop.Info(), Console: console, Logger: log, Stderr: os.Stderr,
-	}, hub, room)
+	}, hub, rm)
 	if err := srv.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
 		loop.Core().Close()
@@ -221,6 +226,7 @@ func run(args []string) int {
 	log.Info("game running", "game", st.Game.Name, "core", st.Game.Core, "size", fmt.Sprintf("%dx%d", st.Info.Width, st.Info.Height), "fps", st.Info.FPS)
 
 	if c.headless {
+		go hostCommands(os.Stdin, srv, log)
 		<-ctx.Done()
 	} else {
 		if err := app.Run(ctx, windowHost{srv: srv, console: console, hub: hub, preview: preview}); err != nil {
@@ -251,9 +257,54 @@ type windowHost struct {
 func (h windowHost) Console() *emu.Console { return h.console }
 func (h windowHost) Preview() *emu.Preview { return h.preview }
 
-func (h windowHost) URLs() []string { return h.srv.URLs() }
+// URLs are the join URLs (the QR code takes the first), then the
+// couchplay.local name while it is answered (phones that resolve .local).
+func (h windowHost) URLs() []string {
+	urls := h.srv.JoinURLs()
+	if local := h.srv.LocalURL(); local != "" {
+		urls = append(slices.Clip(urls), local) // JoinURLs may be the server's own slice
+	}
+	return urls
+}
+
+func (h windowHost) Kick(slot int) error { return h.srv.Kick(slot) }
 
 func (h windowHost) Status() app.Status {
 	players, spectators := h.srv.Room().Roster()
-	return app.Status{Game: h.console.Status().Game.Name, Players: players, Spectators: spectators, Peers: h.hub.Connected()}
+	return app.Status{Game: h.console.Status().Game.Name, Players: players, Spectators: spectators, Peers: h.hub.Connected(),
+		RoomCode: h.srv.RoomCode()}
+}
+
+// hostCommands reads the headless host's console: one command a line on
+// stdin, "kick N" (remove player N; its page says so) or "spectate N" (make
+// player N a spectator) — what the window's buttons do. EOF (stdin is
+// /dev/null under a service manager) ends it.
+func hostCommands(in io.Reader, srv *sig.Server, log *slog.Logger) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		var slot int
+		var err error
+		if len(fields) == 2 {
+			slot, err = strconv.Atoi(fields[1])
+		}
+		switch {
+		case len(fields) != 2 || err != nil:
+			err = fmt.Errorf("unknown command %q (commands: kick N, spectate N)", sc.Text())
+		case fields[0] == "kick":
+			err = srv.Kick(slot)
+		case fields[0] == "spectate":
+			err = srv.MoveToSpectator(slot)
+		default:
+			err = fmt.Errorf("unknown command %q (commands: kick N, spectate N)", sc.Text())
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
+			continue
+		}
+		log.Info("host command done", "command", sc.Text())
+	}
 }

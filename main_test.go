@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,5 +156,53 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		if !strings.Contains(text, "-"+flag) {
 			t.Errorf("--help does not mention --%s:\n%s", flag, text)
 		}
+	}
+}
+
+// With no --access the host is in code mode: the serving line carries the
+// room code and a join line the key; "kick N" on stdin is the window's Kick.
+func TestCodeModeIsTheDefaultAndPrintsCodeAndKey(t *testing.T) {
+	cmd := couchplay("--headless", "--no-mdns", "--listen", "127.0.0.1:0", "--rom", "builtin:testcard")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	serving := regexp.MustCompile(`^couchplay: serving (http://127\.0\.0\.1:\d+/) \(room code \d{4}\)$`)
+	scanner := bufio.NewScanner(stderr)
+	var url, join string
+	for scanner.Scan() {
+		line := scanner.Text()
+		if m := serving.FindStringSubmatch(line); m != nil {
+			url = m[1]
+		}
+		if rest, ok := strings.CutPrefix(line, "couchplay: join "); ok {
+			join = rest
+			break
+		}
+	}
+	if url == "" || !strings.HasPrefix(join, url+"#key=") || len(join) < len(url)+len("#key=")+20 {
+		t.Fatalf("serving URL %q, join URL %q", url, join)
+	}
+	stdin.Write([]byte("kick 1\n"))
+	for scanner.Scan() {
+		if strings.Contains(scanner.Text(), "nobody holds that player slot") {
+			break
+		}
+	}
+	go func() {
+		for scanner.Scan() {
+		}
+	}()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want 0", err)
 	}
 }

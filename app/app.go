@@ -29,8 +29,11 @@ const refreshInterval = time.Second
 // both methods may be called from any goroutine and must be cheap.
 type Host interface {
 	// URLs are the LAN URLs the host serves; the first is the one the QR code encodes,
-	// e.g. http://192.168.1.20:8000/.
+	// e.g. http://192.168.1.20:8000/ (in code mode with the join key: …/#key=…;
+	// the window's text shows them without the key).
 	URLs() []string
+	// Kick removes the player in slot 1–4 (its page is told, the slot freed).
+	Kick(slot int) error
 	// Status is a snapshot for the window.
 	Status() Status
 	// Console is the game library and controls; nil hides them.
@@ -44,7 +47,8 @@ type Status struct {
 	Game       string // name of the running game
 	Players    []int  // occupied player slots (1-4)
 	Spectators int
-	Peers      int // connected WebRTC peers
+	Peers      int    // connected WebRTC peers
+	RoomCode   string // the 4-digit room code in code mode, "" when access is open
 }
 
 // Run opens the window and blocks until the user closes it, quits from the

@@ -24,6 +24,14 @@ type fixedHost struct {
 	status  Status
 	console *emu.Console
 	preview *emu.Preview
+	kicked  chan int
+}
+
+func (h *fixedHost) Kick(slot int) error {
+	if h.kicked != nil {
+		h.kicked <- slot
+	}
+	return nil
 }
 
 func (h *fixedHost) URLs() []string {
@@ -227,4 +235,45 @@ func findButton(t *testing.T, o fyne.CanvasObject, text string) *widget.Button {
 	}
 	t.Fatalf("no %q button", text)
 	return nil
+}
+
+// In code mode the window shows the room code and the URL without the key (the
+// QR code carries it); each occupied player slot has a Kick button that asks the host.
+func TestMainWindowRoomCodeAndKick(t *testing.T) {
+	a := test.NewTempApp(t)
+	h := &fixedHost{
+		urls:   []string{"http://192.168.1.20:8000/#key=SECRET"},
+		status: Status{Game: "Testcard", Players: []int{2}, RoomCode: "4821"},
+		kicked: make(chan int, 1),
+	}
+	m := newMainWindow(a, h)
+	defer m.window.Close()
+	if m.url.Text != "http://192.168.1.20:8000/" {
+		t.Errorf("url label = %q, want no key", m.url.Text)
+	}
+	if !m.code.Visible() || m.code.Text != "4821" || m.code.TextSize < 40 {
+		t.Errorf("room code %q visible=%v size %v", m.code.Text, m.code.Visible(), m.code.TextSize)
+	}
+	if !m.kicks[0].Disabled() || m.kicks[1].Disabled() {
+		t.Fatalf("kick buttons: slot 1 disabled=%v, slot 2 disabled=%v", m.kicks[0].Disabled(), m.kicks[1].Disabled())
+	}
+	if m.players[1].Text != "Player 2: playing" {
+		t.Errorf("slot 2 label %q", m.players[1].Text)
+	}
+	test.Tap(m.kicks[1])
+	select {
+	case slot := <-h.kicked:
+		if slot != 2 {
+			t.Fatalf("kicked slot %d, want 2", slot)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Kick button did not ask the host")
+	}
+	h.mu.Lock()
+	h.status = Status{Game: "Testcard"}
+	h.mu.Unlock()
+	m.show(h.URLs(), h.Status())
+	if m.code.Visible() || !m.kicks[1].Disabled() {
+		t.Errorf("open mode: code visible=%v, kick 2 disabled=%v", m.code.Visible(), m.kicks[1].Disabled())
+	}
 }

@@ -25,6 +25,8 @@ const (
 	windowHeight = 620
 	// qrMinSize keeps the QR code big enough for a phone camera across a room.
 	qrMinSize = 240
+	// roomCodeSize is the room code's text size: read from the sofa.
+	roomCodeSize = 56
 	// qrPixels is the PNG's size; it is scaled with nearest-neighbour so modules stay sharp.
 	qrPixels = 512
 )
@@ -37,6 +39,11 @@ type mainWindow struct {
 	also   *widget.Label
 	status *widget.Label
 	urls   []string // what is shown now, to re-encode the QR code only when it changes
+
+	code      *canvas.Text // the room code, in large digits (hidden when access is open)
+	codeLabel *widget.Label
+	players   [emu.Ports]*widget.Label
+	kicks     [emu.Ports]*widget.Button
 
 	game     *gameView     // nil without a preview
 	library  *libraryPanel // nil without a console
@@ -64,11 +71,33 @@ func newMainWindow(a fyne.App, h Host) *mainWindow {
 	m.also.Wrapping = fyne.TextWrapWord
 	m.status.Alignment = fyne.TextAlignCenter
 	m.status.Wrapping = fyne.TextWrapWord
+	m.code = canvas.NewText("", theme.Color(theme.ColorNameForeground))
+	m.code.TextSize = roomCodeSize
+	m.code.TextStyle = fyne.TextStyle{Monospace: true}
+	m.code.Alignment = fyne.TextAlignCenter
+	m.codeLabel = widget.NewLabel("Room code")
+	m.codeLabel.Alignment = fyne.TextAlignCenter
+	m.code.Hide()
+	m.codeLabel.Hide()
+	roster := container.NewGridWithColumns(2)
+	for i := range m.players {
+		slot := i + 1
+		m.players[i] = widget.NewLabel(fmt.Sprintf("Player %d: free", slot))
+		m.kicks[i] = widget.NewButton("Kick", func() {
+			go func() { // the host takes its locks off the UI goroutine
+				if err := h.Kick(slot); err != nil {
+					slog.Warn("app: cannot kick", "slot", slot, "err", err)
+				}
+			}()
+		})
+		m.kicks[i].Disable()
+		roster.Add(container.NewBorder(nil, nil, nil, m.kicks[i], m.players[i]))
+	}
 
 	heading := widget.NewLabel("Open on your phone, or scan:")
 	heading.Alignment = fyne.TextAlignCenter
-	top := container.NewVBox(heading, m.url)
-	bottom := container.NewVBox(m.also, widget.NewSeparator(), m.status)
+	top := container.NewVBox(heading, m.url, m.codeLabel, m.code)
+	bottom := container.NewVBox(m.also, widget.NewSeparator(), m.status, roster)
 	join := container.NewBorder(top, bottom, nil, nil, m.qr)
 	side := fyne.CanvasObject(join)
 	if c := h.Console(); c != nil {
@@ -113,6 +142,7 @@ func (m *mainWindow) toggleFullGame() {
 // show updates the window; it must run on the Fyne UI goroutine (fyne.Do).
 func (m *mainWindow) show(urls []string, s Status) {
 	m.status.SetText(formatStatus(s))
+	m.showPlayers(s)
 	if m.urls != nil && slices.Equal(urls, m.urls) {
 		return
 	}
@@ -128,7 +158,7 @@ func (m *mainWindow) show(urls []string, s Status) {
 		m.also.Hide()
 		return
 	}
-	m.url.SetText(urls[0])
+	m.url.SetText(withoutKey(urls[0]))
 	if png, err := qrcode.Encode(urls[0], qrcode.Medium, qrPixels); err != nil {
 		slog.Warn("app: cannot encode QR code", "url", urls[0], "err", err)
 		m.qr.Hide()
@@ -137,7 +167,11 @@ func (m *mainWindow) show(urls []string, s Status) {
 		m.qr.Show()
 		m.qr.Refresh()
 	}
-	if also := formatAlso(urls[1:]); also != "" {
+	others := make([]string, len(urls)-1)
+	for i, u := range urls[1:] {
+		others[i] = withoutKey(u)
+	}
+	if also := formatAlso(others); also != "" {
 		m.also.SetText(also)
 		m.also.Show()
 	} else {
@@ -168,4 +202,38 @@ func formatAlso(others []string) string {
 		return ""
 	}
 	return "also: " + strings.Join(others, "  ")
+}
+
+// showPlayers updates the room code and the player slots with their Kick buttons.
+func (m *mainWindow) showPlayers(s Status) {
+	if s.RoomCode != "" {
+		if m.code.Text != s.RoomCode {
+			m.code.Text = s.RoomCode
+			m.code.Refresh()
+		}
+		m.code.Show()
+		m.codeLabel.Show()
+	} else {
+		m.code.Hide()
+		m.codeLabel.Hide()
+	}
+	for i := range m.players {
+		slot := i + 1
+		if slices.Contains(s.Players, slot) {
+			m.players[i].SetText(fmt.Sprintf("Player %d: playing", slot))
+			m.kicks[i].Enable()
+		} else {
+			m.players[i].SetText(fmt.Sprintf("Player %d: free", slot))
+			m.kicks[i].Disable()
+		}
+	}
+}
+
+// withoutKey is a URL as the window prints it: without the join key (the
+// QR code carries it; someone typing the URL types the room code instead).
+func withoutKey(u string) string {
+	if i := strings.Index(u, "#"); i >= 0 {
+		return u[:i]
+	}
+	return u
 }

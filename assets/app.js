@@ -21,6 +21,12 @@ const NONFATAL_ERRORS = new Set([
 const GAME_ERRORS = new Set(['not_allowed', 'game_failed', 'rate_limited']);
 // The host's peer failed or could not use the answer: the page restarts the stream (restartStream).
 const WEBRTC_ERROR = 'webrtc';
+// Code mode (DESIGN §4): the host wants the room code (code_required), got a
+// wrong one (bad_code) or too many (rate_limited with retryAfter); kicked: the
+// host removed this page, which must not rejoin by itself.
+const CODE_ERRORS = new Set(['code_required', 'bad_code']);
+const KICKED = 'kicked';
+const ROOM_CODE = /^\d{4}$/;
 const STATE_SLOTS = 9;
 const GAME_CRASHED = 'crashed';
 const SLOTS = 4;
@@ -615,6 +621,8 @@ async function onSignal(msg) {
 
 function onWelcome(msg) {
   mark('welcome');
+  clearInterval(codeTimer);
+  $('code-prompt').hidden = true;
   session.welcomed = true;
   session.joinedOnce = true;
   session.lostAt = 0;
@@ -647,6 +655,16 @@ function onRoster(msg) {
 
 function onError(msg) {
   const text = msg.message || msg.code || 'unknown error';
+  if (CODE_ERRORS.has(msg.code) || (msg.code === 'rate_limited' && msg.retryAfter)) {
+    askCode(msg);
+    return;
+  }
+  if (msg.code === KICKED) {
+    // A kicked page does not come back by itself: its token is dropped and the error has no Retry.
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch { /* storage disabled */ }
+    fail(text);
+    return;
+  }
   if (GAME_ERRORS.has(msg.code)) {
     games.pending = null;
     setGamesBusy(false);
@@ -664,6 +682,106 @@ function onError(msg) {
     return;
   }
   fail(`The host refused: ${text}`);
+}
+
+// ---------- room code ----------
+
+let codeTimer = 0;
+
+// askCode shows the room code prompt (state "code"). The connection that was
+// refused is closed; the code opens a fresh one (the host closes sockets that
+// do not join in time, and typing takes a while).
+function askCode(msg) {
+  if (session.leaving || session.failed) return;
+  clearTimeout(session.reconnectTimer);
+  session.lostAt = 0;
+  const t = session.transport;
+  session.transport = null; // its close is expected
+  t?.close(1000, 'room code needed');
+  resetStream();
+  body.dataset.state = 'code';
+  setStatus('Waiting for the room code…');
+  const input = $('code-input');
+  const error = $('code-error');
+  clearInterval(codeTimer);
+  input.disabled = false;
+  $('code-submit').disabled = false;
+  $('code-prompt').hidden = false;
+  if (msg.code === 'bad_code') {
+    error.textContent = window.couchplayCode
+      ? 'Wrong code — check the 4 digits on the host\'s screen and try again.'
+      : 'This link\'s join key is not the host\'s (the host restarted?): type the room code.';
+    input.value = '';
+  } else if (msg.code === 'rate_limited') {
+    let left = Math.max(1, Math.ceil(Number(msg.retryAfter) || 1));
+    input.disabled = true;
+    $('code-submit').disabled = true;
+    const tick = () => {
+      if (left <= 0) {
+        clearInterval(codeTimer);
+        input.disabled = false;
+        $('code-submit').disabled = false;
+        error.textContent = 'You can try again now.';
+        input.focus();
+        return;
+      }
+      error.textContent = `Too many wrong codes — wait ${left} s, then try again.`;
+      left--;
+    };
+    tick();
+    codeTimer = setInterval(tick, 1000);
+  } else {
+    error.textContent = '';
+  }
+  if (!input.disabled) input.focus();
+}
+
+function submitCode(ev) {
+  ev.preventDefault();
+  const input = $('code-input');
+  const code = input.value.trim();
+  if (!ROOM_CODE.test(code)) {
+    $('code-error').textContent = 'The room code is 4 digits.';
+    input.focus();
+    return;
+  }
+  window.couchplayCode = code; // index.html's join message carries it, reconnects too
+  $('code-error').textContent = 'Checking…';
+  input.disabled = true;
+  $('code-submit').disabled = true;
+  body.dataset.state = 'connecting';
+  setStatus('Checking the code…');
+  openTransport();
+}
+
+// openTransport opens a fresh signalling connection on the transport the page is on.
+function openTransport() {
+  if (session.mode === 'poll') {
+    openPoll().then((t) => {
+      if (session.leaving || session.failed || session.transport) { t.leave(); return; }
+      session.transport = t;
+      t.start();
+    }, (err) => fail(`Cannot reach the couchplay host at ${hostURL()} — is it still running? (${err.message})`, { retry: true }));
+    return;
+  }
+  let ws;
+  try {
+    ws = new WebSocket(wsURL());
+  } catch {
+    fallBack();
+    return;
+  }
+  wsTransport(ws, null);
+}
+
+function setupCodePrompt() {
+  $('code-prompt').addEventListener('submit', submitCode);
+  // Digits only (a phone's numeric keyboard may still offer others).
+  $('code-input').addEventListener('input', (ev) => {
+    const el = ev.target;
+    const digits = el.value.replace(/\D/g, '').slice(0, 4);
+    if (digits !== el.value) el.value = digits;
+  });
 }
 
 // ---------- WebRTC ----------
@@ -898,6 +1016,7 @@ window.addEventListener('keydown', (ev) => {
     if (!ev.repeat) toggleGames();
     return;
   }
+  if (!$('code-prompt').hidden) return; // the room code prompt has the keyboard (Enter submits it)
   if (gamesOpen()) {
     // The panel has the keyboard: nothing reaches the game.
     if (ev.code === 'Escape') { ev.preventDefault(); closeGames(); }
@@ -912,7 +1031,7 @@ window.addEventListener('keydown', (ev) => {
 });
 window.addEventListener('keyup', (ev) => {
   const bit = KEYS[ev.code];
-  if (!bit) return;
+  if (!bit || (!(session.bits.keys & bit) && !$('code-prompt').hidden)) return;
   ev.preventDefault();
   session.bits.keys &= ~bit;
   flushInput();
@@ -1279,5 +1398,6 @@ function exposeForTests() {
 exposeForTests();
 setupTouchpad();
 setupGames();
+setupCodePrompt();
 requestAnimationFrame(pollGamepads);
 connect();

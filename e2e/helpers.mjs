@@ -384,3 +384,68 @@ export function marks(page, name) {
 export function launchBrowserWithBfcache() {
   return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, ignoreDefaultArgs: ['--disable-back-forward-cache'] });
 }
+
+// ---------- access codes ----------
+
+const SERVING_CODE = /couchplay: serving (http:\/\/\S+) \(room code (\d{4})\)/;
+const JOIN_LINE = /couchplay: join (http:\/\/\S+#key=(\S+))/;
+
+// Starts bin/couchplay with --access code on a free loopback port, with a
+// pipe to its console (stdin: "kick N", "spectate N"). Resolves once /healthz
+// answers with { url, code, key, joinURL, command(line), stop(), log }, the
+// code and key read from the startup lines.
+export async function startCodeHost({ rom = 'builtin:testcard', extraArgs = [] } = {}) {
+  if (!fs.existsSync(hostBinary)) throw new Error(`${hostBinary} is missing: run make build first`);
+  const args = ['--headless', '--listen', '127.0.0.1:0', '--no-mdns', '--access', 'code'];
+  if (rom) args.push('--rom', rom);
+  args.push(...extraArgs);
+  const proc = spawn(hostBinary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  stopOnExit(proc);
+  let log = '';
+  proc.stdout.on('data', (d) => { log += d; });
+  const lines = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`host printed no serving and join lines within ${START_MS} ms:\n${log}`)), START_MS);
+    const fail = (err) => { clearTimeout(timer); proc.kill('SIGKILL'); reject(err); };
+    proc.stderr.on('data', (d) => {
+      log += d;
+      const serving = log.match(SERVING_CODE);
+      const join = log.match(JOIN_LINE);
+      if (serving && join) { clearTimeout(timer); resolve({ serving, join }); }
+    });
+    proc.on('exit', (code, sig) => fail(new Error(`host exited (${code ?? sig}) before serving:\n${log}`)));
+    proc.on('error', fail);
+  });
+  const host = {
+    url: lines.serving[1],
+    code: lines.serving[2],
+    joinURL: lines.join[1],
+    key: lines.join[2],
+    pid: proc.pid,
+    proc,
+    get log() { return log; },
+    command(line) { proc.stdin.write(`${line}\n`); },
+    exited: new Promise((resolve) => proc.on('exit', resolve)),
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await host.exited;
+      clearTimeout(t);
+    },
+  };
+  await poll(async () => (await health(host).catch(() => null))?.status === 'ok', 'the host /healthz to answer');
+  return host;
+}
+
+// Opens a page at an absolute URL (a join URL with #key=…) in a fresh context.
+export async function openURL(browser, url) {
+  const origin = new URL(url).origin;
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  await context.grantPermissions(['camera', 'microphone'], { origin });
+  const page = await context.newPage();
+  page.consoleLog = [];
+  page.on('console', (m) => page.consoleLog.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  return page;
+}

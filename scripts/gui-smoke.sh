@@ -71,7 +71,7 @@ until xdpyinfo -display "$display" >/dev/null 2>&1; do
 done
 echo "gui-smoke: Xvfb on $display (pid $xvfb_pid)"
 
-DISPLAY="$display" "$bin" --listen 127.0.0.1:0 --no-mdns --access open \
+DISPLAY="$display" "$bin" --listen 127.0.0.1:0 --no-mdns --access code \
 	>"$out/gui-stdout.log" 2>"$out/gui-stderr.log" &
 app_pid=$!
 
@@ -86,6 +86,18 @@ while [[ -z "$url" ]]; do
 	sleep 0.2
 done
 echo "gui-smoke: host serves $url"
+# In code mode the QR code carries the join key: it must decode to the "couchplay: join" line's URL.
+join=""
+deadline=$((SECONDS + timeout_s))
+until [[ -n "$join" ]]; do
+	join=$(sed -nE 's/^couchplay: join (https?:\/\/[^ ]+#key=[^ ]+)$/\1/p' "$out/gui-stderr.log" | head -n 1)
+	[[ -n "$join" ]] && break
+	((SECONDS < deadline)) || fail "no 'couchplay: join URL#key=…' line in code mode"
+	sleep 0.2
+done
+code=$(sed -nE 's/^couchplay: serving .* \(room code ([0-9]{4})\)$/\1/p' "$out/gui-stderr.log" | head -n 1)
+[[ -n "$code" ]] || fail "no room code on the serving line"
+url=$join
 
 deadline=$((SECONDS + timeout_s))
 until DISPLAY="$display" xdotool search --onlyvisible --name '^couchplay$' >/dev/null 2>&1; do
@@ -116,4 +128,4 @@ if [[ "$decoded" != "$url" ]]; then
 	fail "QR code in $out/gui.png says '$decoded', want '$url'"
 fi
 
-echo "gui-smoke: PASS: window QR decodes to $url ($colours colours, screenshot $out/gui.png)"
+echo "gui-smoke: PASS: window QR decodes to the join URL $url (room code $code; $colours colours, screenshot $out/gui.png)"

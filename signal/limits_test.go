@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"couchplay/room"
 )
 
 // ---------- an in-memory host for testing/synctest ----------
@@ -78,7 +80,7 @@ func startBubbleHost(t *testing.T, opt func(*Config)) *bubbleHost {
 	if opt != nil {
 		opt(&cfg)
 	}
-	srv := New(cfg, nil, NewRoom(cfg.MaxSpectators))
+	srv := New(cfg, nil, room.New(cfg.MaxSpectators))
 	ln := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
 	srv.serve(ln)
 	tr := &http.Transport{DialContext: ln.dial}

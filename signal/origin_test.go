@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"couchplay/room"
 )
 
 // originCase is one request's cross-origin headers and whether it may pass.
@@ -127,7 +129,7 @@ func TestCrossOriginJudgedByFetchMetadataThenOrigin(t *testing.T) {
 // Host); a wrong or missing key does not.
 func TestPageKeyProvesTheHandshakeIsOurPage(t *testing.T) {
 	client := fstest.MapFS{"index.html": {Data: []byte(`<meta name="couchplay-page-key" content="` + pageKeyPlaceholder + `">`)}}
-	s := New(Config{Client: client}, nil, NewRoom(1))
+	s := New(Config{Client: client}, nil, room.New(1))
 	rec := httptest.NewRecorder()
 	s.http.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	page := rec.Body.String()

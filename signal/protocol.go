@@ -1,5 +1,6 @@
 // Package signal is couchplay's coordinator: the HTTP server with the embedded
-// web client, WebSocket signalling, player slots and spectators, and mDNS.
+// web client, WebSocket and long-poll signalling and WHEP; who may play where
+// (slots, spectators, access codes, kicks) it asks the room package.
 package signal
 
 import (
@@ -55,6 +56,12 @@ const (
 	CodeGameFailed    = "game_failed"  // a game command failed; the message is the console's reason
 	CodeRateLimited   = "rate_limited" // too many game commands waiting
 	CodeJoinTimeout   = "join_timeout" // the connection sent no join in time (DefaultJoinTimeout)
+	// Access code mode (room/access.go): a join with neither code nor key, a
+	// wrong one, or too many wrong ones (rate_limited with retryAfter). The
+	// connection stays open for another join.
+	CodeCodeRequired = "code_required"
+	CodeBadCode      = "bad_code"
+	CodeKicked       = "kicked" // the host removed this page from the game; it should not rejoin by itself
 )
 
 // ReadLimit is the largest message the host reads; a bigger one closes the
@@ -69,6 +76,9 @@ type Message struct {
 	Slot  int    `json:"slot,omitempty"`
 	Watch bool   `json:"watch,omitempty"`
 	Token string `json:"token,omitempty"`
+	// Key is the join key from the QR code's URL (/#key=…); a join's room
+	// code travels in Code ("code", the field errors use for their code).
+	Key string `json:"key,omitempty"`
 
 	// offer, answer
 	SDP string `json:"sdp,omitempty"`
@@ -96,6 +106,8 @@ type Message struct {
 	// error
 	Code string `json:"code,omitempty"`
 	Text string `json:"message,omitempty"`
+	// RetryAfter: seconds to wait, with rate_limited for wrong room codes.
+	RetryAfter int `json:"retryAfter,omitempty"`
 
 	// Seq numbers what the host sends over long-polling (poll.go), for the
 	// client's ack; a WebSocket needs none.

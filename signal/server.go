@@ -21,6 +21,7 @@ import (
 
 	"couchplay/emu"
 	"couchplay/lan"
+	"couchplay/room"
 	"couchplay/stream"
 )
 
@@ -59,7 +60,7 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	hub  *stream.Hub
-	room *Room
+	room *room.Room
 
 	ln   net.Listener
 	http *http.Server
@@ -88,14 +89,14 @@ type Server struct {
 var ErrPortBusy = errors.New("address already in use")
 
 // New builds a server around the media hub and the room.
-func New(cfg Config, hub *stream.Hub, room *Room) *Server {
+func New(cfg Config, hub *stream.Hub, rm *room.Room) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: room, sessions: map[*session]struct{}{},
+	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: rm, sessions: map[*session]struct{}{},
 		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: newToken()}
 	s.conns = countLimiter{what: "connections", maxPerIP: s.limits.maxConnsPerIP, max: s.limits.maxConns}
 	s.whepConns = countLimiter{what: "WHEP sessions", maxPerIP: s.limits.maxWHEPPerIP}
@@ -139,9 +140,7 @@ func (s *Server) Start() error {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	s.urls = serveURLs(ln.Addr().(*net.TCPAddr).IP, port)
-	for _, u := range s.urls {
-		fmt.Fprintf(s.cfg.Stderr, "couchplay: serving %s\n", u)
-	}
+	s.announce()
 	s.log.Info("serving", "urls", strings.Join(s.urls, " "))
 	if s.cfg.MDNS {
 		s.mdns = lan.New(lan.Config{Port: port, ListenIP: ln.Addr().(*net.TCPAddr).IP, Logger: s.log})
@@ -181,7 +180,7 @@ func (s *Server) LocalURL() string {
 }
 
 // Room is the server's room.
-func (s *Server) Room() *Room { return s.room }
+func (s *Server) Room() *room.Room { return s.room }
 
 // Shutdown closes every socket and stops serving.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"couchplay/emu"
+	"couchplay/room"
 	"couchplay/stream"
 )
 
@@ -48,6 +49,12 @@ func startHostWith(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig) *test
 // startHostConfig is startHostWith whose Config opt may change first (limits).
 func startHostConfig(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt func(*Config)) *testHost {
 	t.Helper()
+	return startHostAccess(t, maxSpectators, cc, opt, nil)
+}
+
+// startHostAccess is startHostConfig with the room in code mode when access is set.
+func startHostAccess(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt func(*Config), access *room.Access) *testHost {
+	t.Helper()
 	logBuf := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
 	hub, err := stream.NewHub(stream.Settings{ListenIP: net.IPv4(127, 0, 0, 1), Logger: log})
@@ -58,8 +65,9 @@ func startHostConfig(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt
 	if cc != nil {
 		core = emu.NewBuiltinGame()
 	}
-	room := NewRoom(maxSpectators)
-	loop := emu.NewLoop(core, room, hub.WriteFrame, emu.RealClock{})
+	rm := room.New(maxSpectators)
+	rm.SetAccess(access)
+	loop := emu.NewLoop(core, rm, hub.WriteFrame, emu.RealClock{})
 	var console *emu.Console
 	if cc != nil {
 		cc.Loop, cc.Logger = loop, log
@@ -74,7 +82,7 @@ func startHostConfig(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt
 	if opt != nil {
 		opt(&cfg)
 	}
-	srv := New(cfg, hub, room)
+	srv := New(cfg, hub, rm)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -330,11 +338,11 @@ func TestInputReachesTheRightPortAndBadPacketsAreAnswered(t *testing.T) {
 	}
 	dc := <-p2.input
 	dc.Send(stream.EncodeInput(stream.Input{Seq: 1, Buttons: emu.ButtonA}))
-	room := h.srv.Room()
-	if !eventually(ctx, func() bool { return room.Buttons(1) == emu.ButtonA }) {
+	rm := h.srv.Room()
+	if !eventually(ctx, func() bool { return rm.Buttons(1) == emu.ButtonA }) {
 		t.Fatal("player 2's A never reached port 1")
 	}
-	if room.Buttons(0) != 0 {
+	if rm.Buttons(0) != 0 {
 		t.Fatal("player 2's input reached port 0")
 	}
 	if health := h.health(t); health.Players != 2 || health.Peers != 2 {

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"couchplay/room"
 	"couchplay/stream"
 )
 
@@ -38,7 +39,7 @@ type session struct {
 	joinTimer *time.Timer // closes a connection that never joins
 
 	handling sync.Mutex   // one message at a time (poll POSTs may overlap)
-	member   *Member      // set under mu too, for finish
+	member   *room.Member // set under mu too, for finish
 	peer     *stream.Peer // set under mu too, for finish
 	answer   string       // the SDP answer applied, so a repeat of it is harmless
 
@@ -208,6 +209,9 @@ func (ss *session) join(msg Message) {
 		ss.closeAfterFlush(refusalStatus(ref), "too many join attempts")
 		return
 	}
+	if !ss.admitJoin(msg) {
+		return // answered; the page may join again with the code
+	}
 	member, slot, notice, err := srv.room.Rejoin(msg.Token, msg.Slot, msg.Watch, ss.replacedByRejoin)
 	if err != nil {
 		ss.log.Warn("join refused", "err", err)
@@ -231,6 +235,9 @@ func (ss *session) join(msg Message) {
 	ss.member = member
 	ss.log = ss.log.With("slot", slot)
 	ss.mu.Unlock()
+	if a := srv.room.Access(); a != nil {
+		a.Admit(member.Token) // its reconnects need no code
+	}
 	ss.joinTimer.Stop()
 	role := RolePlayer
 	if slot == 0 {
@@ -286,7 +293,7 @@ func (ss *session) join(msg Message) {
 // peerGrace is how long a session outlives its peer before it ends: a page
 // that is closing tears down its PeerConnection as it sends leave, and the
 // leave must still be read (a leave frees a player's slot at once, an end
-// without one reserves it for ReserveFor).
+// without one reserves it for room.ReserveFor).
 const peerGrace = 2 * time.Second
 
 // peerEnded ends, after peerGrace, the session of a peer that failed or closed

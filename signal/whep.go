@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sync"
 
+	"couchplay/room"
 	"couchplay/stream"
 )
 
@@ -28,7 +29,7 @@ const (
 // whepSession is one WHEP viewer: a spectator seat and its peer.
 type whepSession struct {
 	id      string
-	member  *Member
+	member  *room.Member
 	release func()       // its per-address slot
 	peer    *stream.Peer // nil until the offer is answered; guarded by Server.wheps.mu
 }
@@ -85,6 +86,9 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		s.refuseOrigin(w, r)
 		return
 	}
+	if !s.whepAuthorized(w, r) { // code mode: Bearer <join key or room code>
+		return
+	}
 	if status, text := checkWHEPContentType(r.Header.Get("Content-Type")); status != 0 {
 		w.Header().Set("Accept-Post", sdpContentType)
 		whepError(w, status, text)
@@ -121,7 +125,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ws := &whepSession{id: rand.Text(), member: &Member{}, release: func() {}}
+	ws := &whepSession{id: rand.Text(), member: &room.Member{}, release: func() {}}
 	log := s.log.With("whep", ws.id, "remote", r.RemoteAddr)
 	if _, _, err := s.room.Join(ws.member, 0, true); err != nil {
 		log.Warn("WHEP viewer refused", "err", err)

@@ -1,4 +1,4 @@
-package signal
+package room
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 )
 
 func TestRoomLowestFreeSlotThenSpectators(t *testing.T) {
-	r := NewRoom(2)
+	r := New(2)
 	var members []*Member
 	for want := 1; want <= 4; want++ {
 		m := &Member{}
@@ -44,7 +44,7 @@ func TestRoomLowestFreeSlotThenSpectators(t *testing.T) {
 }
 
 func TestRoomAskedSlot(t *testing.T) {
-	r := NewRoom(8)
+	r := New(8)
 	a := &Member{}
 	if slot, _, _ := r.Join(a, 3, false); slot != 3 {
 		t.Fatalf("asked for 3, got %d", slot)
@@ -68,7 +68,7 @@ func TestRoomAskedSlot(t *testing.T) {
 }
 
 func TestRoomInput(t *testing.T) {
-	r := NewRoom(4)
+	r := New(4)
 	p1, p2, watcher := &Member{}, &Member{}, &Member{}
 	r.Join(p1, 0, false)
 	r.Join(p2, 0, false)
@@ -108,7 +108,7 @@ func TestRoomInput(t *testing.T) {
 }
 
 func TestDroppedSlotWaitsForItsPage(t *testing.T) {
-	r := NewRoom(4)
+	r := New(4)
 	now := time.Unix(1000, 0)
 	r.now = func() time.Time { return now }
 
@@ -170,7 +170,7 @@ func rejoin(r *Room, token string, want int, watch bool) (*Member, int, string, 
 }
 
 func TestReservationExpires(t *testing.T) {
-	r := NewRoom(4)
+	r := New(4)
 	now := time.Unix(1000, 0)
 	r.now = func() time.Time { return now }
 	p1, _, _, _ := rejoin(r, "", 0, false)

@@ -1,6 +1,11 @@
-package signal
+// Package room decides who may play where: player slots 1–4 (libretro ports
+// 0–3), spectator seats, reservations for reconnecting pages, kicks, and in
+// code mode the room code, join key and the wrong-code rate limit (access.go).
+package room
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -40,11 +45,65 @@ type Room struct {
 	maxSpectators int
 	buttons       [emu.Ports]emu.Buttons
 	now           func() time.Time // injected by tests
+	access        *Access          // nil: open access
 }
 
 // NewRoom makes an empty room.
-func NewRoom(maxSpectators int) *Room {
+func New(maxSpectators int) *Room {
 	return &Room{spectators: map[*Member]struct{}{}, maxSpectators: maxSpectators, now: time.Now}
+}
+
+// SetAccess puts the room in code mode (nil: open). Call it before serving.
+func (r *Room) SetAccess(a *Access) { r.access = a }
+
+// Access is the room's code mode, or nil when anyone may join.
+func (r *Room) Access() *Access { return r.access }
+
+// ErrNoPlayer means the host asked to move or kick a slot nobody holds.
+var ErrNoPlayer = errors.New("nobody holds that player slot")
+
+// Kick frees player slot (1–4) and returns who held it (its session is told
+// by the caller). In code mode its token is revoked, so the page needs the
+// code again to come back.
+func (r *Room) Kick(slot int) (*Member, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if slot < 1 || slot > emu.Ports {
+		return nil, fmt.Errorf("there is no player slot %d", slot)
+	}
+	m := r.holder(slot - 1)
+	if m == nil {
+		return nil, ErrNoPlayer
+	}
+	r.slots[slot-1] = nil
+	r.buttons[slot-1] = 0
+	m.slot = 0
+	if r.access != nil {
+		r.access.Revoke(m.Token)
+	}
+	return m, nil
+}
+
+// MoveToSpectator makes the player in slot (1–4) a spectator, freeing the
+// slot, and returns it. A player whose page is away (reserved slot) just
+// loses the slot.
+func (r *Room) MoveToSpectator(slot int) (*Member, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if slot < 1 || slot > emu.Ports {
+		return nil, fmt.Errorf("there is no player slot %d", slot)
+	}
+	m := r.holder(slot - 1)
+	if m == nil {
+		return nil, ErrNoPlayer
+	}
+	r.slots[slot-1] = nil
+	r.buttons[slot-1] = 0
+	m.slot = 0
+	if m.reservedUntil.IsZero() {
+		r.spectators[m] = struct{}{} // the host's choice: not limited by maxSpectators
+	}
+	return m, nil
 }
 
 // holder is who occupies slot index i, treating an expired reservation as free.
@@ -82,7 +141,7 @@ func (r *Room) Rejoin(token string, want int, watch bool, replaced func()) (m *M
 		}
 		r.mu.Unlock()
 	}
-	m = &Member{Token: newToken(), replaced: replaced}
+	m = &Member{Token: NewToken(), replaced: replaced}
 	slot, notice, err = r.Join(m, want, watch)
 	return m, slot, notice, err
 }
@@ -195,4 +254,11 @@ func (r *Room) Roster() (players []int, spectators int) {
 		}
 	}
 	return players, len(r.spectators)
+}
+
+// NewToken is a random 128-bit hex token (session tokens, ids).
+func NewToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
