@@ -52,27 +52,35 @@ export function stopOnExit(proc, { group = false } = {}) {
 // Starts bin/couchplay on a free loopback port and resolves once /healthz answers.
 // rom: 'builtin:testcard' (default) or null for the built-in game.
 export async function startHost({ rom = 'builtin:testcard', extraArgs = [] } = {}) {
+  const { host, lines } = await spawnHost(['--access', 'open'], { rom, extraArgs, ready: (log) => log.match(SERVING) });
+  host.url = lines[1].endsWith('/') ? lines[1] : `${lines[1]}/`;
+  return waitHealthy(host);
+}
+
+// spawnHost runs bin/couchplay headless on a free loopback port until ready(log)
+// matches its stderr, and returns the host handle with that match. stdin:
+// a pipe to the host's console ("kick N"), else ignored.
+async function spawnHost(accessArgs, { rom, extraArgs = [], ready, stdin = false }) {
   if (!fs.existsSync(hostBinary)) throw new Error(`${hostBinary} is missing: run make build first`);
-  const args = ['--headless', '--listen', '127.0.0.1:0', '--no-mdns', '--access', 'open'];
+  const args = ['--headless', '--listen', '127.0.0.1:0', '--no-mdns', ...accessArgs];
   if (rom) args.push('--rom', rom);
   args.push(...extraArgs);
-  const proc = spawn(hostBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(hostBinary, args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   stopOnExit(proc);
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
-  const url = await new Promise((resolve, reject) => {
+  const lines = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`host printed no "couchplay: serving" line within ${START_MS} ms:\n${log}`)), START_MS);
     const fail = (err) => { clearTimeout(timer); proc.kill('SIGKILL'); reject(err); };
     proc.stderr.on('data', (d) => {
       log += d;
-      const m = log.match(SERVING);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      const m = ready(log);
+      if (m) { clearTimeout(timer); resolve(m); }
     });
     proc.on('exit', (code, sig) => fail(new Error(`host exited (${code ?? sig}) before serving:\n${log}`)));
     proc.on('error', fail);
   });
   const host = {
-    url: url.endsWith('/') ? url : `${url}/`,
     pid: proc.pid,
     proc,
     get log() { return log; },
@@ -85,6 +93,10 @@ export async function startHost({ rom = 'builtin:testcard', extraArgs = [] } = {
       clearTimeout(t);
     },
   };
+  return { host, lines };
+}
+
+async function waitHealthy(host) {
   await poll(async () => (await health(host).catch(() => null))?.status === 'ok', 'the host /healthz to answer');
   return host;
 }
@@ -395,46 +407,22 @@ const JOIN_LINE = /couchplay: join (http:\/\/\S+#key=(\S+))/;
 // answers with { url, code, key, joinURL, command(line), stop(), log }, the
 // code and key read from the startup lines.
 export async function startCodeHost({ rom = 'builtin:testcard', extraArgs = [] } = {}) {
-  if (!fs.existsSync(hostBinary)) throw new Error(`${hostBinary} is missing: run make build first`);
-  const args = ['--headless', '--listen', '127.0.0.1:0', '--no-mdns', '--access', 'code'];
-  if (rom) args.push('--rom', rom);
-  args.push(...extraArgs);
-  const proc = spawn(hostBinary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  stopOnExit(proc);
-  let log = '';
-  proc.stdout.on('data', (d) => { log += d; });
-  const lines = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`host printed no serving and join lines within ${START_MS} ms:\n${log}`)), START_MS);
-    const fail = (err) => { clearTimeout(timer); proc.kill('SIGKILL'); reject(err); };
-    proc.stderr.on('data', (d) => {
-      log += d;
+  const { host, lines } = await spawnHost(['--access', 'code'], {
+    rom, extraArgs, stdin: true,
+    ready: (log) => {
       const serving = log.match(SERVING_CODE);
       const join = log.match(JOIN_LINE);
-      if (serving && join) { clearTimeout(timer); resolve({ serving, join }); }
-    });
-    proc.on('exit', (code, sig) => fail(new Error(`host exited (${code ?? sig}) before serving:\n${log}`)));
-    proc.on('error', fail);
+      return serving && join ? { serving, join } : null;
+    },
   });
-  const host = {
+  Object.assign(host, {
     url: lines.serving[1],
     code: lines.serving[2],
     joinURL: lines.join[1],
     key: lines.join[2],
-    pid: proc.pid,
-    proc,
-    get log() { return log; },
-    command(line) { proc.stdin.write(`${line}\n`); },
-    exited: new Promise((resolve) => proc.on('exit', resolve)),
-    async stop(signal = 'SIGTERM') {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill(signal);
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await host.exited;
-      clearTimeout(t);
-    },
-  };
-  await poll(async () => (await health(host).catch(() => null))?.status === 'ok', 'the host /healthz to answer');
-  return host;
+    command(line) { host.proc.stdin.write(`${line}\n`); },
+  });
+  return waitHealthy(host);
 }
 
 // Opens a page at an absolute URL (a join URL with #key=…) in a fresh context.

@@ -68,16 +68,10 @@ var ErrNoPlayer = errors.New("nobody holds that player slot")
 func (r *Room) Kick(slot int) (*Member, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if slot < 1 || slot > emu.Ports {
-		return nil, fmt.Errorf("there is no player slot %d", slot)
+	m, err := r.takeSlot(slot)
+	if err != nil {
+		return nil, err
 	}
-	m := r.holder(slot - 1)
-	if m == nil {
-		return nil, ErrNoPlayer
-	}
-	r.slots[slot-1] = nil
-	r.buttons[slot-1] = 0
-	m.slot = 0
 	if r.access != nil {
 		r.access.Revoke(m.Token)
 	}
@@ -90,6 +84,18 @@ func (r *Room) Kick(slot int) (*Member, error) {
 func (r *Room) MoveToSpectator(slot int) (*Member, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	m, err := r.takeSlot(slot)
+	if err != nil {
+		return nil, err
+	}
+	if m.reservedUntil.IsZero() {
+		r.spectators[m] = struct{}{} // the host's choice: not limited by maxSpectators
+	}
+	return m, nil
+}
+
+// takeSlot frees player slot (1–4) and returns who held it; r.mu is held.
+func (r *Room) takeSlot(slot int) (*Member, error) {
 	if slot < 1 || slot > emu.Ports {
 		return nil, fmt.Errorf("there is no player slot %d", slot)
 	}
@@ -100,9 +106,6 @@ func (r *Room) MoveToSpectator(slot int) (*Member, error) {
 	r.slots[slot-1] = nil
 	r.buttons[slot-1] = 0
 	m.slot = 0
-	if m.reservedUntil.IsZero() {
-		r.spectators[m] = struct{}{} // the host's choice: not limited by maxSpectators
-	}
 	return m, nil
 }
 
