@@ -34,6 +34,7 @@ import (
 var version = "dev"
 
 type config struct {
+	listenGiven    bool // --listen was on the command line (else a busy default port moves on in the GUI)
 	headless       bool
 	listen         string
 	rom            string
@@ -93,6 +94,7 @@ func parseFlags(args []string) (config, error) {
 		}
 		return c, err
 	}
+	fs.Visit(func(f *flag.Flag) { c.listenGiven = c.listenGiven || f.Name == "listen" })
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
@@ -213,7 +215,7 @@ func run(args []string) int {
 		return 1
 	}
 	srv := sig.New(sig.Config{
-		Listen: c.listen, Version: version, MaxSpectators: c.maxSpectators, TrustedOrigins: c.trustedOrigins,
+		Listen: c.listen, NextPorts: nextPorts(c), Version: version, MaxSpectators: c.maxSpectators, TrustedOrigins: c.trustedOrigins,
 		MDNS: !c.noMDNS, Client: assets.Files, Game: loop.Info(), Console: console, Logger: log, Stderr: os.Stderr,
 	}, hub, rm)
 	if err := srv.Start(); err != nil {
@@ -246,6 +248,16 @@ func run(args []string) int {
 	return 0
 }
 
+// nextPorts: a double-click (the window, no --listen) whose default port is
+// taken tries the next ones and says so (DESIGN §2); an explicit --listen or
+// a headless server fails with one clear line instead.
+func nextPorts(c config) int {
+	if c.headless || c.listenGiven {
+		return 0
+	}
+	return 10
+}
+
 // windowHost adapts the host core to what the window shows.
 type windowHost struct {
 	srv     *sig.Server
@@ -272,7 +284,7 @@ func (h windowHost) Kick(slot int) error { return h.srv.Kick(slot) }
 func (h windowHost) Status() app.Status {
 	players, spectators := h.srv.Room().Roster()
 	return app.Status{Game: h.console.Status().Game.Name, Players: players, Spectators: spectators, Peers: h.hub.Connected(),
-		RoomCode: h.srv.RoomCode()}
+		RoomCode: h.srv.RoomCode(), Notice: h.srv.PortNotice()}
 }
 
 // hostCommands reads the headless host's console: one command a line on

@@ -206,3 +206,23 @@ func TestCodeModeIsTheDefaultAndPrintsCodeAndKey(t *testing.T) {
 		t.Fatalf("exit after SIGTERM: %v, want 0", err)
 	}
 }
+
+// Only a double-click (the window, no --listen) moves off a busy default port.
+func TestNextPortsOnlyForTheDefaultPortInTheWindow(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 10},
+		{[]string{"--listen", ":8000"}, 0},
+		{[]string{"--headless"}, 0},
+	} {
+		c, err := parseFlags(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := nextPorts(c); got != tc.want {
+			t.Errorf("%v: nextPorts = %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}

@@ -49,6 +49,7 @@ type Status struct {
 	Spectators int
 	Peers      int    // connected WebRTC peers
 	RoomCode   string // the 4-digit room code in code mode, "" when access is open
+	Notice     string // something the host had to do differently, e.g. serve on another port
 }
 
 // Run opens the window and blocks until the user closes it, quits from the

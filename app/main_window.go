@@ -141,7 +141,11 @@ func (m *mainWindow) toggleFullGame() {
 
 // show updates the window; it must run on the Fyne UI goroutine (fyne.Do).
 func (m *mainWindow) show(urls []string, s Status) {
-	m.status.SetText(formatStatus(s))
+	status := formatStatus(s)
+	if s.Notice != "" {
+		status += "\n" + s.Notice
+	}
+	m.status.SetText(status)
 	m.showPlayers(s)
 	if m.urls != nil && slices.Equal(urls, m.urls) {
 		return

@@ -27,7 +27,10 @@ import (
 
 // Config configures the coordinator.
 type Config struct {
-	Listen         string   // host:port; port 0 picks a free one
+	Listen string // host:port; port 0 picks a free one
+	// NextPorts: when Listen's port is busy, try this many ports after it
+	// (a double-click while the default port is taken); 0 fails at once.
+	NextPorts      int
 	Version        string   // reported by /healthz
 	MaxSpectators  int      // spectator seats
 	TrustedOrigins []string // extra Origin hosts accepted on /ws (proxies that rewrite Host)
@@ -66,6 +69,8 @@ type Server struct {
 	http *http.Server
 	urls []string
 	mdns *lan.Advertiser
+
+	portNotice string // set by Start when the port had to move
 
 	polls pollSessions // sessions carried by HTTP long-polling
 	wheps whepSessions // WHEP viewers
@@ -131,12 +136,9 @@ func noCache(h http.Handler) http.Handler {
 
 // Start binds the listen address, prints the URLs and starts serving.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, err := s.listen()
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return fmt.Errorf("cannot listen on %s: %w (another program, or another couchplay, is using that port; pick another with --listen)", s.cfg.Listen, ErrPortBusy)
-		}
-		return fmt.Errorf("cannot listen on %s: %w", s.cfg.Listen, err)
+		return err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	s.urls = serveURLs(ln.Addr().(*net.TCPAddr).IP, port)
@@ -159,6 +161,38 @@ func (s *Server) serve(ln net.Listener) {
 		}
 	}()
 }
+
+// listen binds cfg.Listen, or with NextPorts the first free port after it,
+// and says which when it had to move.
+func (s *Server) listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	host, portText, splitErr := net.SplitHostPort(s.cfg.Listen)
+	first, _ := strconv.Atoi(portText)
+	for next := 1; err != nil && errors.Is(err, syscall.EADDRINUSE) && splitErr == nil && first > 0 && next <= s.cfg.NextPorts; next++ {
+		addr := net.JoinHostPort(host, strconv.Itoa(first+next))
+		var nextErr error
+		if ln, nextErr = net.Listen("tcp", addr); nextErr == nil {
+			s.portNotice = fmt.Sprintf("port %d is busy (another program, or another couchplay); serving on port %d instead", first, first+next)
+			fmt.Fprintf(s.cfg.Stderr, "couchplay: %s\n", s.portNotice)
+			s.log.Warn(s.portNotice)
+			return ln, nil
+		}
+	}
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			tried := ""
+			if s.cfg.NextPorts > 0 {
+				tried = fmt.Sprintf(" and the %d ports after it", s.cfg.NextPorts)
+			}
+			return nil, fmt.Errorf("cannot listen on %s%s: %w (another program, or another couchplay, is using that port; pick another with --listen)", s.cfg.Listen, tried, ErrPortBusy)
+		}
+		return nil, fmt.Errorf("cannot listen on %s: %w", s.cfg.Listen, err)
+	}
+	return ln, nil
+}
+
+// PortNotice says the host moved to another port because its own was busy, or is "".
+func (s *Server) PortNotice() string { return s.portNotice }
 
 // URLs are the addresses the page is served at; the first is the one to share.
 func (s *Server) URLs() []string { return s.urls }
