@@ -206,6 +206,12 @@ func TestRepeatedAnswerIsHarmless(t *testing.T) {
 	defer cancel()
 	p := join(t, ctx, h, `{"type":"join"}`)
 	defer p.leave(ctx)
+	// The browser side is connected; wait until the host counts it too (its
+	// state change comes on its own goroutine), so the check below means
+	// "still connected after the repeat".
+	if !eventually(ctx, func() bool { return h.health(t).Peers == 1 }) {
+		t.Fatalf("the host never counted the peer: %+v", h.health(t))
+	}
 	data, _ := json.Marshal(Message{Type: TypeAnswer, SDP: p.pc.LocalDescription().SDP})
 	send(t, ctx, p.conn, string(data)) // the same answer again (an old client's retried send)
 	send(t, ctx, p.conn, `{"type":"warp"}`)
