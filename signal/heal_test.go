@@ -82,19 +82,7 @@ func TestJoinAfterFinishSeatsNothing(t *testing.T) {
 // recvAck is one recv with ack.
 func (c *pollClient) recvAck(ctx context.Context, ack uint64) (int, []Message) {
 	c.t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"poll/recv?session="+c.session+"&ack="+itoa(ack), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var batch []Message
-	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(&batch); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	return resp.StatusCode, batch
+	return c.recvQuery(ctx, "&ack="+itoa(ack))
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -52,7 +52,13 @@ func (c *pollClient) send(body string) {
 // recv does one long-poll and returns its status and messages.
 func (c *pollClient) recv(ctx context.Context) (int, []Message) {
 	c.t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"poll/recv?session="+c.session, nil)
+	return c.recvQuery(ctx, "")
+}
+
+// recvQuery is one long-poll with extra query parameters ("&ack=N").
+func (c *pollClient) recvQuery(ctx context.Context, extra string) (int, []Message) {
+	c.t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"poll/recv?session="+c.session+extra, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
