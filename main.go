@@ -279,12 +279,13 @@ func (h windowHost) URLs() []string {
 	return urls
 }
 
-func (h windowHost) Kick(slot int) error { return h.srv.Kick(slot) }
+func (h windowHost) Kick(slot int) error            { return h.srv.Kick(slot) }
+func (h windowHost) MoveToSpectator(slot int) error { return h.srv.MoveToSpectator(slot) }
 
 func (h windowHost) Status() app.Status {
 	players, spectators := h.srv.Room().Roster()
-	return app.Status{Game: h.console.Status().Game.Name, Players: players, Spectators: spectators, Peers: h.hub.Connected(),
-		RoomCode: h.srv.RoomCode(), Notice: h.srv.PortNotice()}
+	return app.Status{Game: h.console.Status().Game.Name, Players: players, Reserved: h.srv.Room().Reserved(),
+		Spectators: spectators, Peers: h.hub.Connected(), RoomCode: h.srv.RoomCode(), Notice: h.srv.PortNotice()}
 }
 
 // hostCommands reads the headless host's console: one command a line on

@@ -34,6 +34,9 @@ type Host interface {
 	URLs() []string
 	// Kick removes the player in slot 1–4 (its page is told, the slot freed).
 	Kick(slot int) error
+	// MoveToSpectator makes the player in slot 1–4 a spectator (its page
+	// goes on watching; the slot is free for someone else).
+	MoveToSpectator(slot int) error
 	// Status is a snapshot for the window.
 	Status() Status
 	// Console is the game library and controls; nil hides them.
@@ -45,11 +48,15 @@ type Host interface {
 // Status is a snapshot of the host for the window.
 type Status struct {
 	Game       string // name of the running game
-	Players    []int  // occupied player slots (1-4)
+	Players    []int  // occupied player slots (1-4), connected or reserved
+	Reserved   []int  // the slots of Players whose page dropped and may come back (room.ReserveFor)
 	Spectators int
 	Peers      int    // connected WebRTC peers
 	RoomCode   string // the 4-digit room code in code mode, "" when access is open
 	Notice     string // something the host had to do differently, e.g. serve on another port
+	// Fingerprint is the SHA-256 fingerprint of the HTTPS certificate
+	// (AA:BB:…), "" when serving plain HTTP.
+	Fingerprint string
 }
 
 // Run opens the window and blocks until the user closes it, quits from the

@@ -19,17 +19,25 @@ import (
 
 // fixedHost is a Host whose answers the test changes between refreshes.
 type fixedHost struct {
-	mu      sync.Mutex
-	urls    []string
-	status  Status
-	console *emu.Console
-	preview *emu.Preview
-	kicked  chan int
+	mu        sync.Mutex
+	urls      []string
+	status    Status
+	console   *emu.Console
+	preview   *emu.Preview
+	kicked    chan int
+	spectated chan int
 }
 
 func (h *fixedHost) Kick(slot int) error {
 	if h.kicked != nil {
 		h.kicked <- slot
+	}
+	return nil
+}
+
+func (h *fixedHost) MoveToSpectator(slot int) error {
+	if h.spectated != nil {
+		h.spectated <- slot
 	}
 	return nil
 }

@@ -259,6 +259,20 @@ func (r *Room) Roster() (players []int, spectators int) {
 	return players, len(r.spectators)
 }
 
+// Reserved lists the player slots held for a page whose connection dropped
+// (it may come back within ReserveFor); each is also in Roster's players.
+func (r *Room) Reserved() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	slots := []int{}
+	for i := range r.slots {
+		if m := r.holder(i); m != nil && !m.reservedUntil.IsZero() {
+			slots = append(slots, i+1)
+		}
+	}
+	return slots
+}
+
 // NewToken is a random 128-bit hex token (session tokens, ids).
 func NewToken() string {
 	b := make([]byte, 16)
