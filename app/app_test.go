@@ -262,13 +262,14 @@ func TestMainWindowRoomCodeAndKick(t *testing.T) {
 	if !m.code.Visible() || m.code.Text != "4821" || m.code.TextSize < 40 {
 		t.Errorf("room code %q visible=%v size %v", m.code.Text, m.code.Visible(), m.code.TextSize)
 	}
-	if !m.kicks[0].Disabled() || m.kicks[1].Disabled() {
-		t.Fatalf("kick buttons: slot 1 disabled=%v, slot 2 disabled=%v", m.kicks[0].Disabled(), m.kicks[1].Disabled())
+	kicks := m.players.kicks
+	if !kicks[0].Disabled() || kicks[1].Disabled() {
+		t.Fatalf("kick buttons: slot 1 disabled=%v, slot 2 disabled=%v", kicks[0].Disabled(), kicks[1].Disabled())
 	}
-	if m.players[1].Text != "Player 2: playing" {
-		t.Errorf("slot 2 label %q", m.players[1].Text)
+	if m.players.labels[1].Text != "Player 2: playing" {
+		t.Errorf("slot 2 label %q", m.players.labels[1].Text)
 	}
-	test.Tap(m.kicks[1])
+	test.Tap(kicks[1])
 	select {
 	case slot := <-h.kicked:
 		if slot != 2 {
@@ -281,7 +282,64 @@ func TestMainWindowRoomCodeAndKick(t *testing.T) {
 	h.status = Status{Game: "Testcard"}
 	h.mu.Unlock()
 	m.show(h.URLs(), h.Status())
-	if m.code.Visible() || !m.kicks[1].Disabled() {
-		t.Errorf("open mode: code visible=%v, kick 2 disabled=%v", m.code.Visible(), m.kicks[1].Disabled())
+	if m.code.Visible() || !kicks[1].Disabled() {
+		t.Errorf("open mode: code visible=%v, kick 2 disabled=%v", m.code.Visible(), kicks[1].Disabled())
+	}
+}
+
+// The players list tells playing, reserved and free slots apart, each in its
+// colour; Watch moves a connected player to the spectators (a reserved slot
+// has no page to move, only Kick); the HTTPS fingerprint is shown when there is one.
+func TestPlayersListWatchAndFingerprint(t *testing.T) {
+	a := test.NewTempApp(t)
+	h := &fixedHost{
+		urls: []string{"https://192.168.1.20:8000/"},
+		status: Status{Game: "Testcard", Players: []int{1, 3}, Reserved: []int{3}, Spectators: 2,
+			Fingerprint: "AB:CD:EF"},
+		spectated: make(chan int, 1),
+	}
+	m := newMainWindow(a, h)
+	defer m.window.Close()
+	p := m.players
+	want := []string{"Player 1: playing", "Player 2: free", "Player 3: reserved (reconnecting)", "Player 4: free"}
+	for i, w := range want {
+		if p.labels[i].Text != w {
+			t.Errorf("slot %d label %q, want %q", i+1, p.labels[i].Text, w)
+		}
+	}
+	for i, st := range []struct{ kick, watch bool }{{true, true}, {false, false}, {true, false}, {false, false}} {
+		if p.kicks[i].Disabled() == st.kick || p.watches[i].Disabled() == st.watch {
+			t.Errorf("slot %d: kick enabled=%v watch enabled=%v, want %v %v", i+1,
+				!p.kicks[i].Disabled(), !p.watches[i].Disabled(), st.kick, st.watch)
+		}
+	}
+	if p.spectators.Text != "Spectators: 2" {
+		t.Errorf("spectators label %q", p.spectators.Text)
+	}
+	if !m.fingerprint.Visible() || !strings.Contains(m.fingerprint.Text, "AB:CD:EF") {
+		t.Errorf("fingerprint %q visible=%v", m.fingerprint.Text, m.fingerprint.Visible())
+	}
+	test.Tap(p.watches[0])
+	select {
+	case slot := <-h.spectated:
+		if slot != 1 {
+			t.Fatalf("moved slot %d, want 1", slot)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Watch button did not ask the host")
+	}
+	if playerColours[0] == playerColours[1] {
+		t.Error("players 1 and 2 share a colour")
+	}
+
+	h.mu.Lock()
+	h.status = Status{Game: "Testcard", Players: []int{3}}
+	h.mu.Unlock()
+	m.show(h.URLs(), h.Status())
+	if p.labels[2].Text != "Player 3: playing" || p.watches[2].Disabled() {
+		t.Errorf("slot 3 back: %q watch disabled=%v", p.labels[2].Text, p.watches[2].Disabled())
+	}
+	if m.fingerprint.Visible() {
+		t.Error("fingerprint shown over plain HTTP")
 	}
 }

@@ -42,8 +42,10 @@ type mainWindow struct {
 
 	code      *canvas.Text // the room code, in large digits (hidden when access is open)
 	codeLabel *widget.Label
-	players   [emu.Ports]*widget.Label
-	kicks     [emu.Ports]*widget.Button
+	players   *playersPanel
+	// fingerprint is the HTTPS certificate's, to compare with what the
+	// phone's browser shows on its warning page.
+	fingerprint *widget.Label
 
 	game     *gameView     // nil without a preview
 	library  *libraryPanel // nil without a console
@@ -58,7 +60,14 @@ func newMainWindow(a fyne.App, h Host) *mainWindow {
 		qr:     canvas.NewImageFromResource(nil),
 		also:   widget.NewLabel(""),
 		status: widget.NewLabel(""),
+
+		fingerprint: widget.NewLabel(""),
 	}
+	m.fingerprint.Alignment = fyne.TextAlignCenter
+	m.fingerprint.Wrapping = fyne.TextWrapBreak
+	m.fingerprint.TextStyle = fyne.TextStyle{Monospace: true}
+	m.fingerprint.Selectable = true
+	m.fingerprint.Hide()
 	// Monospace tells 0/O and 1/l apart for someone typing the URL (the built-in theme has no bold monospace).
 	m.url.TextStyle = fyne.TextStyle{Monospace: true}
 	m.url.SizeName = theme.SizeNameSubHeadingText
@@ -79,25 +88,12 @@ func newMainWindow(a fyne.App, h Host) *mainWindow {
 	m.codeLabel.Alignment = fyne.TextAlignCenter
 	m.code.Hide()
 	m.codeLabel.Hide()
-	roster := container.NewGridWithColumns(2)
-	for i := range m.players {
-		slot := i + 1
-		m.players[i] = widget.NewLabel(fmt.Sprintf("Player %d: free", slot))
-		m.kicks[i] = widget.NewButton("Kick", func() {
-			go func() { // the host takes its locks off the UI goroutine
-				if err := h.Kick(slot); err != nil {
-					slog.Warn("app: cannot kick", "slot", slot, "err", err)
-				}
-			}()
-		})
-		m.kicks[i].Disable()
-		roster.Add(container.NewBorder(nil, nil, nil, m.kicks[i], m.players[i]))
-	}
+	m.players = newPlayersPanel(h)
 
 	heading := widget.NewLabel("Open on your phone, or scan:")
 	heading.Alignment = fyne.TextAlignCenter
 	top := container.NewVBox(heading, m.url, m.codeLabel, m.code)
-	bottom := container.NewVBox(m.also, widget.NewSeparator(), m.status, roster)
+	bottom := container.NewVBox(m.also, m.fingerprint, widget.NewSeparator(), m.status, m.players.content)
 	join := container.NewBorder(top, bottom, nil, nil, m.qr)
 	side := fyne.CanvasObject(join)
 	if c := h.Console(); c != nil {
@@ -208,7 +204,7 @@ func formatAlso(others []string) string {
 	return "also: " + strings.Join(others, "  ")
 }
 
-// showPlayers updates the room code and the player slots with their Kick buttons.
+// showPlayers updates the room code, the certificate fingerprint and the players.
 func (m *mainWindow) showPlayers(s Status) {
 	if s.RoomCode != "" {
 		if m.code.Text != s.RoomCode {
@@ -221,16 +217,16 @@ func (m *mainWindow) showPlayers(s Status) {
 		m.code.Hide()
 		m.codeLabel.Hide()
 	}
-	for i := range m.players {
-		slot := i + 1
-		if slices.Contains(s.Players, slot) {
-			m.players[i].SetText(fmt.Sprintf("Player %d: playing", slot))
-			m.kicks[i].Enable()
-		} else {
-			m.players[i].SetText(fmt.Sprintf("Player %d: free", slot))
-			m.kicks[i].Disable()
+	if s.Fingerprint != "" {
+		text := "HTTPS certificate SHA-256:\n" + s.Fingerprint
+		if m.fingerprint.Text != text {
+			m.fingerprint.SetText(text)
 		}
+		m.fingerprint.Show()
+	} else {
+		m.fingerprint.Hide()
 	}
+	m.players.show(s)
 }
 
 // withoutKey is a URL as the window prints it: without the join key (the
