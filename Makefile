@@ -58,7 +58,7 @@ unit: testdata
 e2e: build testdata
 	cd e2e && node --test --test-concurrency=1 ./
 
-gui-smoke: build
+gui-smoke: build test-deps
 	scripts/gui-smoke.sh $(BIN) e2e/out
 
 # The tray item, as a panel sees it, on a private D-Bus with our own watcher.

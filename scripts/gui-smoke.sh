@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# GUI smoke test: run couchplay's window under a private Xvfb, screenshot it, and check that the
-# QR code in the picture decodes to exactly the URL the host says it serves.
+# GUI smoke test: run couchplay's window under a private Xvfb with the test card, screenshot it,
+# check that the QR code in the picture decodes to exactly the join URL the host prints, then
+# join that URL from real Chromium (e2e/hold-button.mjs) and check that the game area in the
+# window turns white while the browser holds A, and black again after.
 #
 # usage: scripts/gui-smoke.sh [BINARY] [OUTDIR]     (defaults: bin/couchplay e2e/out)
-# Needs: Xvfb, xdpyinfo, xdotool, import + identify (ImageMagick), zbarimg (zbar-tools).
+# Needs: Xvfb, xdpyinfo, xdotool, import + identify + convert (ImageMagick), zbarimg (zbar-tools),
+# node with e2e's node_modules (playwright-core) and Debian's chromium.
 set -euo pipefail
 
 bin=${1:-bin/couchplay}
@@ -12,6 +15,7 @@ readonly timeout_s=30 # bound for every wait below
 
 xvfb_pid=""
 app_pid=""
+hold_pid=""
 
 fail() {
 	echo "gui-smoke: FAIL: $*" >&2
@@ -37,6 +41,10 @@ stop() {
 }
 
 cleanup() {
+	if [[ -n "${hold_in:-}" ]]; then
+		exec {hold_in}>&- # EOF: the player closes its browser
+	fi
+	stop "$hold_pid"
 	stop "$app_pid"
 	stop "$xvfb_pid"
 }
@@ -44,7 +52,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for tool in Xvfb xdpyinfo xdotool import identify zbarimg; do
+for tool in Xvfb xdpyinfo xdotool import identify convert zbarimg node; do
 	command -v "$tool" >/dev/null || fail "missing tool: $tool"
 done
 [[ -x "$bin" ]] || fail "no executable at $bin (build it first: make build)"
@@ -71,7 +79,7 @@ until xdpyinfo -display "$display" >/dev/null 2>&1; do
 done
 echo "gui-smoke: Xvfb on $display (pid $xvfb_pid)"
 
-DISPLAY="$display" "$bin" --listen 127.0.0.1:0 --no-mdns --access code \
+DISPLAY="$display" "$bin" --listen 127.0.0.1:0 --no-mdns --access code --rom builtin:testcard \
 	>"$out/gui-stdout.log" 2>"$out/gui-stderr.log" &
 app_pid=$!
 
@@ -128,4 +136,57 @@ if [[ "$decoded" != "$url" ]]; then
 	fail "QR code in $out/gui.png says '$decoded', want '$url'"
 fi
 
-echo "gui-smoke: PASS: window QR decodes to the join URL $url (room code $code; $colours colours, screenshot $out/gui.png)"
+echo "gui-smoke: window QR decodes to the join URL $url (room code $code; $colours colours, screenshot $out/gui.png)"
+
+# The game area: the left part of the window (the game view, beside the panel); its
+# middle is inside the picture whatever the letterboxing.
+win=$(DISPLAY="$display" xdotool search --onlyvisible --name '^couchplay$' | head -n 1)
+eval "$(DISPLAY="$display" xdotool getwindowgeometry --shell "$win")" # X Y WIDTH HEIGHT
+gx=$((X + WIDTH * 27 / 100 - 10))
+gy=$((Y + HEIGHT * 45 / 100 - 10))
+
+# game_brightness prints the mean brightness (0-1) of a 20x20 patch in the game area.
+game_brightness() {
+	import -display "$display" -window root "$out/gui-game.png"
+	convert "$out/gui-game.png" -crop "20x20+$gx+$gy" +repage -colorspace Gray -format '%[fx:mean]' info:
+}
+
+# wait_game black|white: retries screenshots until the patch is that colour or the deadline passes.
+wait_game() {
+	local want=$1 b=""
+	local deadline=$((SECONDS + timeout_s))
+	while :; do
+		kill -0 "$app_pid" 2>/dev/null || fail "$bin exited while the game area was being checked"
+		b=$(game_brightness)
+		case $want in
+		white) awk -v b="$b" 'BEGIN { exit !(b > 0.9) }' && break ;;
+		black) awk -v b="$b" 'BEGIN { exit !(b < 0.1) }' && break ;;
+		esac
+		((SECONDS < deadline)) || fail "game area at +$gx+$gy is $b bright, want $want (screenshot $out/gui-game.png)"
+		sleep 0.3
+	done
+	cp "$out/gui-game.png" "$out/gui-game-$want.png"
+	echo "gui-smoke: game area $want (brightness $b)"
+}
+
+# The player runs as a coprocess: commands go to its stdin, its answers are read with a bound.
+coproc HOLD { exec node "$(dirname "$0")/../e2e/hold-button.mjs" "$url" 2>"$out/gui-player.log"; }
+hold_pid=$HOLD_PID
+exec {hold_in}>&"${HOLD[1]}"
+hold_out=${HOLD[0]}
+# expect WORD: the player's next line must be WORD within the bound.
+expect() {
+	local line=""
+	read -r -t "$timeout_s" -u "$hold_out" line || fail "the browser player did not say '$1' within ${timeout_s}s: $(tail -n 5 "$out/gui-player.log")"
+	[[ "$line" == "$1" ]] || fail "the browser player said '$line', want '$1'"
+}
+expect playing
+wait_game black
+echo press >&"$hold_in"
+expect held
+wait_game white
+echo release >&"$hold_in"
+expect released
+wait_game black
+
+echo "gui-smoke: PASS: QR = join URL, and the window's game area follows a browser player's A"
