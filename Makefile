@@ -11,9 +11,9 @@ LDFLAGS   := -X main.version=$(VERSION)
 # only, not RetroArch), speexdsp (resampling) and Fyne's X11/GL headers to build; browser,
 # X server and image tools to test.
 BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
-TEST_DEBS  := cc65 dbus-daemon iproute2 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
+TEST_DEBS  := cc65 curl dbus-daemon iproute2 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
-.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke tray-smoke bench fuzz soak package install clean
+.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke tray-smoke package-smoke bench fuzz soak package install clean
 
 # Test data made here, never committed: Debian's libretro cores (unpacked, without
 # RetroArch) in a cache kept across runs, the NES test ROM (cc65) and the C test
@@ -47,7 +47,7 @@ testdata: test-deps
 	gcc $(TESTCORE_CFLAGS) -o $(COUCHPLAY_TEST_DATA)/testcore_libretro.so emu/libretro/testdata/testcore/testcore.c
 	gcc $(TESTCORE_CFLAGS) -o $(COUCHPLAY_TEST_DATA)/notacore_libretro.so emu/libretro/testdata/testcore/notacore.c
 
-test: test-deps build testdata vet unit e2e gui-smoke tray-smoke
+test: test-deps build testdata vet unit e2e gui-smoke tray-smoke package-smoke
 
 vet:
 	$(GO) vet $(GOFLAGS) ./...
@@ -85,6 +85,11 @@ FYNE_TOOL := fyne.io/tools/cmd/fyne@v1.7.4
 package: deps
 	$(GO) run $(FYNE_TOOL) package -os linux -release
 	@echo "package: couchplay.tar.xz"
+
+# The bundle as a user gets it: binary, launcher (Game category) and icon; its
+# user-install into a scratch HOME gives a launcher that starts a serving host.
+package-smoke: package test-deps
+	scripts/package-smoke.sh couchplay.tar.xz e2e/out
 
 install: package
 	mkdir -p e2e/out/package && tar -xJf couchplay.tar.xz -C e2e/out/package
