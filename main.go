@@ -44,6 +44,7 @@ type config struct {
 	dataDir        string
 	access         string
 	noMDNS         bool
+	https          bool
 	maxSpectators  int
 	trustedOrigins []string
 	verbose        bool
@@ -82,6 +83,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.dataDir, "data", defaultDataDir(), "directory for saves, states and config")
 	fs.StringVar(&c.access, "access", "code", "who may play: code (the room code or the QR code's join key) or open (anyone who loads the page)")
 	fs.BoolVar(&c.noMDNS, "no-mdns", false, "do not advertise on the LAN with mDNS")
+	fs.BoolVar(&c.https, "https", false, "serve HTTPS with a self-signed certificate kept in --data (phones need it for gamepads)")
 	fs.IntVar(&c.maxSpectators, "max-spectators", 16, "spectator seats")
 	fs.Var(listFlag{&c.trustedOrigins}, "trusted-origins", "extra Origin hosts accepted on /ws (comma-separated)")
 	fs.BoolVar(&c.verbose, "verbose", false, "debug logging")
@@ -217,6 +219,7 @@ func run(args []string) int {
 	srv := sig.New(sig.Config{
 		Listen: c.listen, NextPorts: nextPorts(c), Version: version, MaxSpectators: c.maxSpectators, TrustedOrigins: c.trustedOrigins,
 		MDNS: !c.noMDNS, Client: assets.Files, Game: loop.Info(), Console: console, Logger: log, Stderr: os.Stderr,
+		HTTPSDir: httpsDir(c),
 	}, hub, rm)
 	if err := srv.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
@@ -246,6 +249,14 @@ func run(args []string) int {
 		log.Error("closing the game", "err", err)
 	}
 	return 0
+}
+
+// httpsDir is where --https keeps its certificate, "" without --https.
+func httpsDir(c config) string {
+	if !c.https {
+		return ""
+	}
+	return filepath.Join(c.dataDir, "https")
 }
 
 // nextPorts: a double-click (the window, no --listen) whose default port is
@@ -285,7 +296,8 @@ func (h windowHost) MoveToSpectator(slot int) error { return h.srv.MoveToSpectat
 func (h windowHost) Status() app.Status {
 	players, spectators := h.srv.Room().Roster()
 	return app.Status{Game: h.console.Status().Game.Name, Players: players, Reserved: h.srv.Room().Reserved(),
-		Spectators: spectators, Peers: h.hub.Connected(), RoomCode: h.srv.RoomCode(), Notice: h.srv.PortNotice()}
+		Spectators: spectators, Peers: h.hub.Connected(), RoomCode: h.srv.RoomCode(), Notice: h.srv.PortNotice(),
+		Fingerprint: h.srv.Fingerprint()}
 }
 
 // hostCommands reads the headless host's console: one command a line on

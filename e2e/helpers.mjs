@@ -25,6 +25,8 @@ export const chromiumArgs = [
 ];
 
 const SERVING = /couchplay: serving (http:\/\/\S+)/;
+const SERVING_HTTPS = /couchplay: serving (https:\/\/\S+)/;
+const FINGERPRINT = /couchplay: HTTPS certificate SHA-256 fingerprint ([0-9A-F:]+)/;
 
 // Child processes (hosts, proxies) still running. Whatever way the test
 // process ends, each gets SIGTERM by its own PID (or its own process group,
@@ -51,9 +53,22 @@ export function stopOnExit(proc, { group = false } = {}) {
 
 // Starts bin/couchplay on a free loopback port and resolves once /healthz answers.
 // rom: 'builtin:testcard' (default) or null for the built-in game.
-export async function startHost({ rom = 'builtin:testcard', extraArgs = [] } = {}) {
-  const { host, lines } = await spawnHost(['--access', 'open'], { rom, extraArgs, ready: (log) => log.match(SERVING) });
+// https: serve with --https and --data dataDir (a fresh temp dir unless given);
+// the host then has dataDir, ca (the cert.pem it made, which health() trusts)
+// and fingerprint (from its stderr line).
+export async function startHost({ rom = 'builtin:testcard', extraArgs = [], https = false, dataDir } = {}) {
+  if (https) {
+    dataDir ??= makeTempDir('couchplay-https-');
+    extraArgs = ['--https', '--data', dataDir, ...extraArgs];
+  }
+  const ready = https ? (log) => log.match(FINGERPRINT) && log.match(SERVING_HTTPS) : (log) => log.match(SERVING);
+  const { host, lines } = await spawnHost(['--access', 'open'], { rom, extraArgs, ready });
   host.url = lines[1].endsWith('/') ? lines[1] : `${lines[1]}/`;
+  if (https) {
+    host.dataDir = dataDir;
+    host.ca = fs.readFileSync(path.join(dataDir, 'https', 'cert.pem'), 'utf8');
+    host.fingerprint = host.log.match(FINGERPRINT)[1];
+  }
   return waitHealthy(host);
 }
 
@@ -102,9 +117,28 @@ async function waitHealthy(host) {
 }
 
 export async function health(host) {
+  if (host.ca) return httpsJSON(new URL('healthz', host.url), host.ca);
   const res = await fetch(new URL('healthz', host.url), { signal: AbortSignal.timeout(5000) });
   if (!res.ok) throw new Error(`/healthz: HTTP ${res.status}`);
   return res.json();
+}
+
+// GETs url over https trusting only ca (node's fetch cannot be given a CA).
+async function httpsJSON(url, ca) {
+  const https = await import('node:https');
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => {
+        if (res.statusCode !== 200) { reject(new Error(`${url.pathname}: HTTP ${res.statusCode}`)); return; }
+        try { resolve(JSON.parse(body)); } catch (err) { reject(err); }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${url.pathname}: timed out`)));
+    req.on('error', reject);
+  });
 }
 
 // Polls fn (sync or async) until it returns a truthy value, bounded by timeout.
@@ -121,8 +155,9 @@ export async function poll(fn, what, timeout = WAIT_MS, interval = 100) {
   }
 }
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: chromiumPath, args: chromiumArgs });
+// extraArgs: more Chromium flags for one test (e.g. which certificate to trust).
+export function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath: chromiumPath, args: [...chromiumArgs, ...extraArgs] });
 }
 
 // One player = one browser context (its own sessionStorage), with camera and

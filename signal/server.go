@@ -2,6 +2,7 @@ package signal
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"couchplay/emu"
+	"couchplay/internal/tlscert"
 	"couchplay/lan"
 	"couchplay/room"
 	"couchplay/stream"
@@ -44,6 +46,10 @@ type Config struct {
 	// Stderr gets the "couchplay: serving URL" lines, verbatim, before the
 	// server answers (outside tests wait for them).
 	Stderr io.Writer
+	// HTTPSDir: serve HTTPS (and redirect plain HTTP on the same port) with
+	// the self-signed certificate kept in this directory, made on first use
+	// (https.go). "" serves plain HTTP.
+	HTTPSDir string
 
 	// Limits (limits.go); zero means the Default… constant.
 	MaxConnsPerIP  int           // signalling connections (WebSockets and poll sessions) per address
@@ -71,6 +77,9 @@ type Server struct {
 	mdns *lan.Advertiser
 
 	portNotice string // set by Start when the port had to move
+
+	tls  *tls.Config   // nil: plain HTTP (https.go)
+	cert *tlscert.Cert // the HTTPS certificate, with tls
 
 	polls pollSessions // sessions carried by HTTP long-polling
 	wheps whepSessions // WHEP viewers
@@ -141,9 +150,19 @@ func (s *Server) Start() error {
 		return err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	s.urls = serveURLs(ln.Addr().(*net.TCPAddr).IP, port)
+	if s.cfg.HTTPSDir != "" {
+		if err := s.setupHTTPS(ln.Addr().(*net.TCPAddr).IP); err != nil {
+			ln.Close()
+			return err
+		}
+		ln = newSniffListener(ln, s.tls, s.http.ReadHeaderTimeout)
+		s.http.Handler = s.redirectPlain(s.http.Handler)
+		// Verbatim, for a headless host: the window shows it otherwise.
+		fmt.Fprintf(s.cfg.Stderr, "couchplay: HTTPS certificate SHA-256 fingerprint %s\n", s.Fingerprint())
+	}
+	s.urls = serveURLs(s.scheme(), ln.Addr().(*net.TCPAddr).IP, port)
 	s.announce()
-	s.log.Info("serving", "urls", strings.Join(s.urls, " "))
+	s.log.Info("serving", "urls", strings.Join(s.urls, " "), "https_fingerprint", s.Fingerprint())
 	if s.cfg.MDNS {
 		s.mdns = lan.New(lan.Config{Port: port, ListenIP: ln.Addr().(*net.TCPAddr).IP, Logger: s.log})
 		s.mdns.Start()
@@ -197,7 +216,7 @@ func (s *Server) PortNotice() string { return s.portNotice }
 // URLs are the addresses the page is served at; the first is the one to share.
 func (s *Server) URLs() []string { return s.urls }
 
-// LocalURL is http://couchplay.local:PORT/ (or the couchplay-N.local name
+// LocalURL is http(s)://couchplay.local:PORT/ (or the couchplay-N.local name
 // chosen) while mDNS answers that name on the LAN, else "". It is an extra
 // for the window: phones often cannot resolve .local, so it is never the
 // URL to share or the QR code.
@@ -210,7 +229,7 @@ func (s *Server) LocalURL() string {
 	if !ok {
 		return ""
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)) + "/"
+	return s.scheme() + "://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)) + "/"
 }
 
 // Room is the server's room.
@@ -250,9 +269,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // serveURLs lists the URLs a browser can use: the listen IP itself, or for a
 // wildcard listen every LAN address (the QR code takes the first) then localhost.
-func serveURLs(ip net.IP, port int) []string {
+func serveURLs(scheme string, ip net.IP, port int) []string {
 	url := func(ip net.IP) string {
-		return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(port)) + "/"
+		return scheme + "://" + net.JoinHostPort(ip.String(), strconv.Itoa(port)) + "/"
 	}
 	if !ip.IsUnspecified() {
 		return []string{url(ip)}
@@ -310,7 +329,12 @@ func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Upgrade", "websocket")
 		w.WriteHeader(http.StatusUpgradeRequired)
-		io.WriteString(w, upgradeHelp)
+		help := upgradeHelp
+		if s.tls != nil { // the proxy must speak TLS to this host
+			help = strings.NewReplacer("ws://", "wss://", "http://", "https://",
+				"RewriteEngine on", "SSLProxyEngine on   # couchplay serves HTTPS (--https)\n    RewriteEngine on").Replace(help)
+		}
+		io.WriteString(w, help)
 		return
 	}
 	s.serveWebSocket(w, r)
