@@ -25,6 +25,7 @@ import (
 	"couchplay/assets"
 	"couchplay/emu"
 	"couchplay/emu/libretro"
+	"couchplay/internal/settings"
 	"couchplay/room"
 	sig "couchplay/signal"
 	"couchplay/stream"
@@ -34,6 +35,9 @@ import (
 var version = "dev"
 
 type config struct {
+	// given is the set of flags on the command line, by name; the settings
+	// file fills in only the others (main_settings.go).
+	given          map[string]bool
 	listenGiven    bool // --listen was on the command line (else a busy default port moves on in the GUI)
 	headless       bool
 	listen         string
@@ -96,7 +100,9 @@ func parseFlags(args []string) (config, error) {
 		}
 		return c, err
 	}
-	fs.Visit(func(f *flag.Flag) { c.listenGiven = c.listenGiven || f.Name == "listen" })
+	c.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
+	c.listenGiven = c.given["listen"]
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
@@ -170,6 +176,8 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)
 		return 2
 	}
+	store := settingsStore(c)
+	c = applySettings(c, store, os.Stderr)
 	// Catch signals before anything is served, so a stop that comes early
 	// still shuts down cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -234,7 +242,7 @@ func run(args []string) int {
 		go hostCommands(os.Stdin, srv, log)
 		<-ctx.Done()
 	} else {
-		if err := app.Run(ctx, windowHost{srv: srv, console: console, hub: hub, preview: preview}); err != nil {
+		if err := app.Run(ctx, windowHost{srv: srv, console: console, hub: hub, preview: preview, settings: store}); err != nil {
 			log.Error("window failed", "err", err)
 		}
 	}
@@ -271,14 +279,16 @@ func nextPorts(c config) int {
 
 // windowHost adapts the host core to what the window shows.
 type windowHost struct {
-	srv     *sig.Server
-	hub     *stream.Hub
-	console *emu.Console
-	preview *emu.Preview
+	settings *settings.Store
+	srv      *sig.Server
+	hub      *stream.Hub
+	console  *emu.Console
+	preview  *emu.Preview
 }
 
-func (h windowHost) Console() *emu.Console { return h.console }
-func (h windowHost) Preview() *emu.Preview { return h.preview }
+func (h windowHost) Console() *emu.Console     { return h.console }
+func (h windowHost) Settings() *settings.Store { return h.settings }
+func (h windowHost) Preview() *emu.Preview     { return h.preview }
 
 // URLs are the join URLs (the QR code takes the first), then the
 // couchplay.local name while it is answered (phones that resolve .local).

@@ -24,12 +24,24 @@ func TestMain(m *testing.M) {
 	if os.Getenv("COUCHPLAY_MAIN") == "1" {
 		os.Exit(run(os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	// The programs these tests run have no --data of their own: give them an
+	// empty config dir, so a developer's own settings.toml cannot change them.
+	dir, err := os.MkdirTemp("", "couchplay-config-")
+	if err != nil {
+		panic(err)
+	}
+	testConfigHome = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
+
+// testConfigHome is XDG_CONFIG_HOME for every couchplay the tests run.
+var testConfigHome string
 
 func couchplay(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "COUCHPLAY_MAIN=1", "DISPLAY=", "WAYLAND_DISPLAY=")
+	cmd.Env = append(os.Environ(), "COUCHPLAY_MAIN=1", "DISPLAY=", "WAYLAND_DISPLAY=", "XDG_CONFIG_HOME="+testConfigHome)
 	return cmd
 }
 

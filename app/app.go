@@ -14,6 +14,7 @@ import (
 	"couchplay/assets"
 	"couchplay/emu"
 	_ "couchplay/internal/fynelocale" // before Fyne reads the locale
+	"couchplay/internal/settings"
 )
 
 // appIcon is the project's icon (assets/icon.svg, rendered to PNG).
@@ -43,6 +44,8 @@ type Host interface {
 	Console() *emu.Console
 	// Preview is the running game's picture for the window; nil hides it.
 	Preview() *emu.Preview
+	// Settings is the settings file the Settings screen edits; nil hides the button.
+	Settings() *settings.Store
 }
 
 // Status is a snapshot of the host for the window.

@@ -15,6 +15,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"couchplay/emu"
+	"couchplay/internal/settings"
 )
 
 // fixedHost is a Host whose answers the test changes between refreshes.
@@ -24,6 +25,7 @@ type fixedHost struct {
 	status    Status
 	console   *emu.Console
 	preview   *emu.Preview
+	settings  *settings.Store
 	kicked    chan int
 	spectated chan int
 }
@@ -48,8 +50,9 @@ func (h *fixedHost) URLs() []string {
 	return h.urls
 }
 
-func (h *fixedHost) Console() *emu.Console { return h.console }
-func (h *fixedHost) Preview() *emu.Preview { return h.preview }
+func (h *fixedHost) Console() *emu.Console     { return h.console }
+func (h *fixedHost) Preview() *emu.Preview     { return h.preview }
+func (h *fixedHost) Settings() *settings.Store { return h.settings }
 
 func (h *fixedHost) Status() Status {
 	h.mu.Lock()
@@ -341,5 +344,27 @@ func TestPlayersListWatchAndFingerprint(t *testing.T) {
 	}
 	if m.fingerprint.Visible() {
 		t.Error("fingerprint shown over plain HTTP")
+	}
+}
+
+// With a settings file the window has a Settings button that opens the
+// settings dialog over it; without one there is no button.
+func TestMainWindowSettingsButton(t *testing.T) {
+	a := test.NewTempApp(t)
+	h := &fixedHost{urls: []string{"http://192.168.1.20:8000/"}, settings: settings.New(t.TempDir())}
+	m := newMainWindow(a, h)
+	defer m.window.Close()
+	if m.window.Canvas().Overlays().Top() != nil {
+		t.Fatal("a dialog is open before Settings was pressed")
+	}
+	test.Tap(findButton(t, m.panel, "Settings"))
+	if m.window.Canvas().Overlays().Top() == nil {
+		t.Fatal("Settings opened no dialog")
+	}
+
+	bare := newMainWindow(a, &fixedHost{urls: []string{"http://192.168.1.20:8000/"}})
+	defer bare.window.Close()
+	if _, ok := bare.settingsButton.(*widget.Button); ok {
+		t.Error("a Settings button without a settings file")
 	}
 }

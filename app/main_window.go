@@ -10,6 +10,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/canvas"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 	qrcode "github.com/skip2/go-qrcode"
@@ -46,6 +47,8 @@ type mainWindow struct {
 	// fingerprint is the HTTPS certificate's, to compare with what the
 	// phone's browser shows on its warning page.
 	fingerprint *widget.Label
+
+	settingsButton fyne.CanvasObject // a spacer when the host has no settings file
 
 	game     *gameView     // nil without a preview
 	library  *libraryPanel // nil without a console
@@ -90,10 +93,17 @@ func newMainWindow(a fyne.App, h Host) *mainWindow {
 	m.codeLabel.Hide()
 	m.players = newPlayersPanel(h)
 
+	var settingsButton fyne.CanvasObject = layout.NewSpacer()
+	if store := h.Settings(); store != nil {
+		settingsButton = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { showSettings(m.window, store) })
+	}
+	m.settingsButton = settingsButton
+
 	heading := widget.NewLabel("Open on your phone, or scan:")
 	heading.Alignment = fyne.TextAlignCenter
 	top := container.NewVBox(heading, m.url, m.codeLabel, m.code)
-	bottom := container.NewVBox(m.also, m.fingerprint, widget.NewSeparator(), m.status, m.players.content)
+	bottom := container.NewVBox(m.also, m.fingerprint, widget.NewSeparator(), m.status, m.players.content,
+		container.NewHBox(layout.NewSpacer(), settingsButton))
 	join := container.NewBorder(top, bottom, nil, nil, m.qr)
 	side := fyne.CanvasObject(join)
 	if c := h.Console(); c != nil {
