@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,8 +27,16 @@ const (
 	HostName = "couchplay.local"
 )
 
-// TXT records of the service.
+// TXT records of the service; records adds "https=1" when the host serves
+// HTTPS, so a browser extension or launcher picks the right scheme.
 var txt = []string{"path=/", "v=1"}
+
+func records(https bool) []string {
+	if https {
+		return append(slices.Clip(txt), "https=1")
+	}
+	return txt
+}
 
 const (
 	defaultPoll  = 3 * time.Second         // how often the interfaces are checked
@@ -37,7 +46,8 @@ const (
 
 // Config configures the advertiser.
 type Config struct {
-	Port int // the HTTP port
+	Port  int  // the HTTP port
+	HTTPS bool // the port serves HTTPS (TXT https=1)
 	// ListenIP is the IP the server is bound to: loopback advertises nothing,
 	// a specific address advertises only on its interface, nil/unspecified on
 	// every LAN interface.
@@ -266,7 +276,7 @@ func names(l []Iface) string {
 func (a *Advertiser) publishMDNS(ifaces []Iface, host string) (func(), bool, error) {
 	nifs := netInterfaces(ifaces)
 	var errs []error
-	zs, err := zeroconf.Register(a.cfg.Instance, Service, Domain, a.cfg.Port, txt, nifs)
+	zs, err := zeroconf.Register(a.cfg.Instance, Service, Domain, a.cfg.Port, records(a.cfg.HTTPS), nifs)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("service %s: %w", Service, err))
 	} else {

@@ -175,3 +175,17 @@ func TestShutdownWithoutStart(t *testing.T) {
 		t.Fatal("nil advertiser has a host name")
 	}
 }
+
+// TXT: path and version always, https=1 only for an HTTPS host, and the
+// shared list is never changed by it.
+func TestRecords(t *testing.T) {
+	if got := records(false); !slices.Equal(got, []string{"path=/", "v=1"}) {
+		t.Errorf("records(false) = %q", got)
+	}
+	if got := records(true); !slices.Equal(got, []string{"path=/", "v=1", "https=1"}) {
+		t.Errorf("records(true) = %q", got)
+	}
+	if got := records(false); len(got) != 2 {
+		t.Errorf("records(true) changed the plain list: %q", got)
+	}
+}

@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 // withdraws when stdin closes.
 func helperAdvertise() int {
 	log := slog.New(&announceHandler{Handler: slog.NewTextHandler(os.Stderr, nil)})
-	a := New(Config{Port: netnsPort, Instance: netnsInst, Poll: 500 * time.Millisecond, Logger: log})
+	a := New(Config{Port: netnsPort, HTTPS: true, Instance: netnsInst, Poll: 500 * time.Millisecond, Logger: log})
 	a.Start()
 	io.Copy(io.Discard, os.Stdin)
 	a.Shutdown()
@@ -293,8 +293,8 @@ func checkBrowse(t *testing.T, res browseResult, name string, addrs ...string) {
 	if res.Instance != netnsInst || res.Port != netnsPort {
 		t.Errorf("service: instance %q port %d, want %q %d", res.Instance, res.Port, netnsInst, netnsPort)
 	}
-	if !slices.Contains(res.Text, "path=/") || !slices.Contains(res.Text, "v=1") {
-		t.Errorf("TXT %q, want path=/ and v=1", res.Text)
+	if !slices.Contains(res.Text, "path=/") || !slices.Contains(res.Text, "v=1") || !slices.Contains(res.Text, "https=1") {
+		t.Errorf("TXT %q, want path=/, v=1 and https=1 (the advertiser serves HTTPS)", res.Text)
 	}
 	for _, a := range addrs {
 		if !slices.Contains(res.IPv4, a) {
