@@ -58,6 +58,11 @@ const STICK_THRESHOLD = 0.5;
 const TOKEN_KEY = 'couchplay.token';
 const TOAST_MS = 4000;
 const STATS_INTERVAL_MS = 1000;
+// The players' colours, P1–P4 (the host's window uses the same): blue, red, green, yellow.
+const PLAYER_COLOURS = ['#1e88e5', '#e53935', '#43a047', '#fdd835'];
+const PLAYER_INKS = ['#fff', '#fff', '#fff', '#000']; // readable text on each colour
+// A short buzz on each press, where the phone can (navigator.vibrate).
+const PRESS_VIBRATE_MS = 12;
 
 const $ = (id) => document.getElementById(id);
 const video = $('screen');
@@ -643,10 +648,144 @@ function onWelcome(msg) {
     notice.hidden = true;
   }
   showGame(msg.game);
+  applyView();
   $('games-button').hidden = body.dataset.slot !== '1';
   showRestart();
   if (body.dataset.slot !== '1') closeGames();
   setStatus(spectator ? 'Watching — starting the stream…' : `Player ${msg.slot} — starting the stream…`);
+}
+
+// ---------- view: the game's picture, or controller mode ----------
+//
+// Controller mode (?pad, or the Controller mode button) turns a phone into a
+// pad: the whole screen is the pad and the join asks for no video
+// (index.html's join message: controller), so the phone decodes none; the
+// sound still plays. A spectator has no pad: it gets the picture and a line
+// saying why. Switching rejoins with the session token, which keeps the slot.
+
+const view = {
+  padAsked: new URLSearchParams(location.search).has('pad'),
+  watchAsked: new URLSearchParams(location.search).has('watch'),
+  fullscreenTried: false, // the first touch on the pad asks for full screen, once
+  wakeLock: null, // the screen wake lock held in controller mode
+  wakeLockPending: false,
+};
+
+function padMode() {
+  return view.padAsked && !view.watchAsked && body.dataset.role !== 'spectator';
+}
+
+function applyView() {
+  const pad = padMode();
+  body.dataset.mode = pad ? 'pad' : 'video';
+  const touchpad = $('touchpad');
+  touchpad.setAttribute('aria-hidden', String(!pad)); // in controller mode its bar has buttons
+  showTouchpad();
+  const slot = Number(body.dataset.slot);
+  const badge = $('pad-badge');
+  if (slot >= 1 && slot <= SLOTS) {
+    badge.textContent = `P${slot}`;
+    badge.setAttribute('aria-label', `player ${slot}`);
+    badge.style.setProperty('--player-colour', PLAYER_COLOURS[slot - 1]);
+    badge.style.setProperty('--player-ink', PLAYER_INKS[slot - 1]);
+  } else {
+    badge.textContent = '';
+  }
+  $('pad-fullscreen').hidden = !pad || !fullscreenAvailable();
+  $('controller-button').hidden = pad || body.dataset.role !== 'player' || !matchMedia('(any-pointer: coarse)').matches;
+  const watching = $('pad-watch');
+  if (view.padAsked && body.dataset.role === 'spectator') {
+    // The host's notice (if any) says why this page got no player slot.
+    watching.textContent = view.watchAsked
+      ? 'You joined to watch, so there is no controller: spectators see the game instead.'
+      : 'You are watching (no player slot for you), so there is no controller: spectators see the game instead.';
+    watching.hidden = false;
+  } else {
+    watching.hidden = true;
+  }
+  if (pad) keepAwake(); else releaseWakeLock();
+}
+
+// switchView goes to controller mode (pad) or back to the picture. The URL
+// follows (a reload stays in the mode); the stream restarts with the session
+// token, so the host gives this page its slot back, with or without video.
+function switchView(pad) {
+  if (pad === view.padAsked) return;
+  view.padAsked = pad;
+  const params = new URLSearchParams(location.search);
+  if (pad) params.set('pad', ''); else params.delete('pad');
+  const query = params.toString().replace(/(^|&)pad=(?=&|$)/, '$1pad');
+  history.replaceState(history.state, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
+  applyView();
+  if (session.failed || session.leaving || !session.joinedOnce) return; // the next join reads the URL
+  const old = session.transport;
+  session.transport = null; // its late messages and close are ignored
+  if (old?.name === 'ws') old.close(4003, 'switching the view');
+  reconnect(pad ? 'Switching to controller mode…' : 'Switching to the game\'s picture…');
+}
+
+function fullscreenAvailable() {
+  const el = document.documentElement;
+  return Boolean((document.fullscreenEnabled || document.webkitFullscreenEnabled) &&
+    (el.requestFullscreen || el.webkitRequestFullscreen));
+}
+
+function enterFullscreen() {
+  if (!fullscreenAvailable() || document.fullscreenElement || document.webkitFullscreenElement) return;
+  const el = document.documentElement;
+  try {
+    const p = el.requestFullscreen ? el.requestFullscreen({ navigationUI: 'hide' }) : el.webkitRequestFullscreen();
+    p?.catch?.(() => { /* refused (no user gesture, or the browser says no): the pad works anyway */ });
+  } catch { /* same */ }
+}
+
+function toggleFullscreen() {
+  if (document.fullscreenElement || document.webkitFullscreenElement) {
+    (document.exitFullscreen || document.webkitExitFullscreen)?.call(document)?.catch?.(() => {});
+  } else {
+    enterFullscreen();
+  }
+}
+
+// The screen stays on while the phone is a pad (a Wake Lock needs a secure
+// context: over plain http on a LAN address there is none, and the phone may dim).
+async function keepAwake() {
+  if (!padMode() || document.hidden || view.wakeLock || view.wakeLockPending || !navigator.wakeLock) return;
+  view.wakeLockPending = true;
+  try {
+    const lock = await navigator.wakeLock.request('screen');
+    lock.addEventListener('release', () => { if (view.wakeLock === lock) view.wakeLock = null; });
+    view.wakeLock = lock;
+    if (!padMode()) releaseWakeLock();
+  } catch { /* refused (power saving, no user gesture yet): a later touch tries again */ } finally {
+    view.wakeLockPending = false;
+  }
+}
+
+function releaseWakeLock() {
+  const lock = view.wakeLock;
+  view.wakeLock = null;
+  lock?.release().catch(() => {});
+}
+
+// A lock is dropped whenever the page is hidden: it is asked for again on return.
+document.addEventListener('visibilitychange', () => { if (!document.hidden) keepAwake(); });
+
+// The sound starts on the first touch of the pad where autoplay with sound was
+// refused (iOS plays nothing until a touch; the picture-less page has no "Tap for sound").
+function unlockAudio() {
+  if (!video.srcObject || (!video.muted && !video.paused)) return;
+  unmute();
+}
+
+function setupView() {
+  $('controller-button').addEventListener('click', (ev) => { ev.currentTarget.blur(); switchView(true); });
+  $('pad-video').addEventListener('click', (ev) => { ev.currentTarget.blur(); switchView(false); });
+  $('pad-fullscreen').addEventListener('click', (ev) => { ev.currentTarget.blur(); toggleFullscreen(); });
+  // The bar's buttons are buttons, not pad controls: their touches are not pad presses.
+  $('padbar').addEventListener('pointerdown', (ev) => ev.stopPropagation());
+  matchMedia('(any-pointer: coarse)').addEventListener?.('change', applyView);
+  applyView();
 }
 
 function onRoster(msg) {
@@ -861,7 +1000,16 @@ function newPeer() {
     const ch = ev.channel;
     ch.binaryType = 'arraybuffer';
     session.channel = ch;
-    ch.onopen = () => { session.sent = -1; flushInput(); };
+    ch.onopen = () => {
+      session.sent = -1;
+      flushInput();
+      // Controller mode has no picture to wait for: the pad drives the game from here on.
+      if (padMode()) {
+        mark('pad-ready');
+        setState('playing');
+        setStatus('');
+      }
+    };
     ch.onclose = () => { if (session.channel === ch) session.channel = null; };
   };
   return pc;
@@ -1102,29 +1250,59 @@ function updateTouch() {
   flushInput();
 }
 
+const coarsePointer = matchMedia('(pointer: coarse)');
+
+// The pad shows on phones and in controller mode; a spectator has none (it has nothing to drive).
+function showTouchpad() {
+  const pad = $('touchpad');
+  const hide = view.watchAsked || body.dataset.role === 'spectator' || !(coarsePointer.matches || padMode());
+  if (hide && !pad.hidden) {
+    touchPointers.clear();
+    updateTouch();
+  }
+  pad.hidden = hide;
+}
+
+// setPointerBits records what one finger holds; a finger that lands on (or
+// slides onto) a button it did not hold buzzes.
+function setPointerBits(pointerId, bits) {
+  const before = touchPointers.get(pointerId) ?? 0;
+  touchPointers.set(pointerId, bits);
+  if (bits & ~before) {
+    try { navigator.vibrate?.(PRESS_VIBRATE_MS); } catch { /* not allowed here */ }
+  }
+  updateTouch();
+}
+
 function setupTouchpad() {
   const pad = $('touchpad');
-  const coarse = matchMedia('(pointer: coarse)');
-  const show = () => { pad.hidden = !coarse.matches; };
-  show();
-  coarse.addEventListener?.('change', show);
+  showTouchpad();
+  coarsePointer.addEventListener?.('change', showTouchpad);
   // A finger may slide from one button to the next: track each pointer by position.
   pad.addEventListener('pointerdown', (ev) => {
     ev.preventDefault();
     try { pad.setPointerCapture(ev.pointerId); } catch { /* synthetic pointer */ }
-    touchPointers.set(ev.pointerId, bitsAt(ev.clientX, ev.clientY));
-    updateTouch();
+    setPointerBits(ev.pointerId, bitsAt(ev.clientX, ev.clientY));
+    unlockAudio();
   });
   pad.addEventListener('pointermove', (ev) => {
     if (!touchPointers.has(ev.pointerId)) return;
     const bits = bitsAt(ev.clientX, ev.clientY);
-    if (bits !== touchPointers.get(ev.pointerId)) {
-      touchPointers.set(ev.pointerId, bits);
-      updateTouch();
-    }
+    if (bits !== touchPointers.get(ev.pointerId)) setPointerBits(ev.pointerId, bits);
   });
   const up = (ev) => {
     if (touchPointers.delete(ev.pointerId)) updateTouch();
+    // The end of a touch, not its start, is the user gesture that may start
+    // sound (iOS), go full screen or take a wake lock (a touch may be a scroll until it ends).
+    if (ev.type !== 'pointerup') return;
+    unlockAudio();
+    if (padMode()) {
+      if (!view.fullscreenTried) {
+        view.fullscreenTried = true;
+        enterFullscreen();
+      }
+      keepAwake();
+    }
   };
   pad.addEventListener('pointerup', up);
   pad.addEventListener('pointercancel', up);
@@ -1391,12 +1569,16 @@ function exposeForTests() {
     get channel() { return session.channel; },
     // Holds these buttons (on top of keyboard/touch/pad) until called with 0.
     sendButtons(bits) { session.bits.extra = bits & 0xffff; flushInput(); },
+    // The button state the page holds now (keyboard, touch, gamepads, sendButtons).
+    get buttons() { return currentBits(); },
     BTN,
+    PLAYER_COLOURS,
   };
 }
 
 exposeForTests();
 setupTouchpad();
+setupView();
 setupGames();
 setupCodePrompt();
 requestAnimationFrame(pollGamepads);

@@ -79,6 +79,10 @@ type Message struct {
 	// Key is the join key from the QR code's URL (/#key=…); a join's room
 	// code travels in Code ("code", the field errors use for their code).
 	Key string `json:"key,omitempty"`
+	// Controller: the page is a phone in controller mode, a pad with no
+	// picture, so a player's peer carries no video (a spectator's still does:
+	// it gets no pad, so it watches).
+	Controller bool `json:"controller,omitempty"`
 
 	// offer, answer
 	SDP string `json:"sdp,omitempty"`

@@ -326,6 +326,16 @@ func (h *Hub) register(p *Peer) error {
 // NewPeer creates a PeerConnection carrying the shared tracks and an input
 // data channel, and returns it with the host's SDP offer.
 func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
+	return h.newOfferingPeer(ev, true)
+}
+
+// NewAudioPeer is NewPeer without the video track: a phone in controller mode
+// shows no picture, so it is sent none to decode (and spends no radio on it).
+func (h *Hub) NewAudioPeer(ev PeerEvents) (*Peer, string, error) {
+	return h.newOfferingPeer(ev, false)
+}
+
+func (h *Hub) newOfferingPeer(ev PeerEvents, video bool) (*Peer, string, error) {
 	p, err := h.newPeer(ev)
 	if err != nil {
 		return nil, "", err
@@ -335,7 +345,7 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 		p.Close()
 		return nil, "", err
 	}
-	if err := p.addSendTracks(func(webrtc.RTPCodecType) bool { return true }); err != nil {
+	if err := p.addSendTracks(func(kind webrtc.RTPCodecType) bool { return video || kind != webrtc.RTPCodecTypeVideo }); err != nil {
 		return fail(err)
 	}
 	ordered, retransmits := false, uint16(0)

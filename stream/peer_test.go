@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -224,4 +225,34 @@ func BenchmarkWriteFrame16Viewers(b *testing.B) {
 	b.ReportMetric(q(0.99), "p99-µs")
 	b.ReportMetric(q(1), "max-µs")
 	b.ReportMetric(float64(got)/float64(viewers*b.N), "delivered")
+}
+
+// A controller-mode phone's peer (NewAudioPeer) is offered sound and the input
+// channel but no video to decode; NewPeer's offer has all three.
+func TestAudioPeerOffersNoVideo(t *testing.T) {
+	h := newTestHub(t, Settings{})
+	for _, tc := range []struct {
+		name  string
+		dial  func(PeerEvents) (*Peer, string, error)
+		video bool
+	}{
+		{"NewPeer", h.NewPeer, true},
+		{"NewAudioPeer", h.NewAudioPeer, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			peer, offer, err := tc.dial(PeerEvents{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			if got := strings.Contains(offer, "\nm=video "); got != tc.video {
+				t.Errorf("m=video in the offer: %v, want %v\n%s", got, tc.video, offer)
+			}
+			for _, line := range []string{"\nm=audio ", "\nm=application "} {
+				if !strings.Contains(offer, line) {
+					t.Errorf("the offer has no %q line:\n%s", strings.TrimSpace(line), offer)
+				}
+			}
+		})
+	}
 }
