@@ -2,9 +2,12 @@ package app
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io/fs"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
+	"couchplay/assets"
 	"couchplay/emu"
 	"couchplay/internal/settings"
 )
@@ -366,5 +370,26 @@ func TestMainWindowSettingsButton(t *testing.T) {
 	defer bare.window.Close()
 	if _, ok := bare.settingsButton.(*widget.Button); ok {
 		t.Error("a Settings button without a settings file")
+	}
+}
+
+// The window's player colours are the phones' badge colours (app.js).
+func TestPlayerColoursMatchThePage(t *testing.T) {
+	js, err := fs.ReadFile(assets.Files, "app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`const PLAYER_COLOURS = \[([^\]]*)\]`).FindSubmatch(js)
+	if m == nil {
+		t.Fatal("no PLAYER_COLOURS in app.js")
+	}
+	page := regexp.MustCompile(`#[0-9a-fA-F]{6}`).FindAllString(string(m[1]), -1)
+	if len(page) != len(playerColours) {
+		t.Fatalf("app.js has %d colours %q, the window %d", len(page), page, len(playerColours))
+	}
+	for i, c := range playerColours {
+		if want := fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B); !strings.EqualFold(page[i], want) {
+			t.Errorf("player %d: page %s, window %s", i+1, page[i], want)
+		}
 	}
 }

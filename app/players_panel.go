@@ -15,13 +15,13 @@ import (
 )
 
 // playerColours are the players' colours, the same as the badges on the
-// phones' pads (assets/style.css), so "the blue one" means the same person
-// on the TV and in every hand.
+// phones' pads (PLAYER_COLOURS in assets/app.js), so "the blue one" means
+// the same person on the TV and in every hand.
 var playerColours = [emu.Ports]color.NRGBA{
-	{0x3b, 0x82, 0xf6, 0xff}, // 1 blue
-	{0xef, 0x44, 0x44, 0xff}, // 2 red
-	{0x22, 0xc5, 0x5e, 0xff}, // 3 green
-	{0xea, 0xb3, 0x08, 0xff}, // 4 yellow
+	{0x1e, 0x88, 0xe5, 0xff}, // 1 blue
+	{0xe5, 0x39, 0x35, 0xff}, // 2 red
+	{0x43, 0xa0, 0x47, 0xff}, // 3 green
+	{0xfd, 0xd8, 0x35, 0xff}, // 4 yellow
 }
 
 // swatchSize is the colour mark beside each player's name.
