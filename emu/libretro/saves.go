@@ -12,38 +12,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"couchplay/internal/atomicfile"
 )
 
-// writeFileAtomic replaces path with data so that a crash or kill -9 at any
-// moment leaves either the old file or the new one, never a torn one: write a
-// temporary file beside it, fsync, rename over, fsync the folder.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this finds nothing
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
+// savePerm: saves and states are the user's own, as the temp files they
+// were always written through (os.CreateTemp makes 0600).
+const savePerm = 0o600
 
 // saver writes battery RAM off the frame loop's goroutine (an fsync can take
 // tens of ms): it keeps only the newest copy waiting.
@@ -85,7 +60,7 @@ func (s *saver) run() {
 		if len(data) == 0 {
 			continue
 		}
-		if err := writeFileAtomic(s.path, data); err != nil {
+		if err := atomicfile.Write(s.path, data, savePerm); err != nil {
 			s.log.Error("cannot write the save", "file", s.path, "err", err)
 			s.mu.Lock()
 			s.err = err
@@ -103,7 +78,7 @@ func (s *saver) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) > 0 { // put after the last wake was taken
-		if err := writeFileAtomic(s.path, s.pending); err != nil {
+		if err := atomicfile.Write(s.path, s.pending, savePerm); err != nil {
 			return err
 		}
 	}
@@ -168,7 +143,7 @@ func (p *Process) SaveState(slot int) error {
 	if err != nil {
 		return fmt.Errorf("cannot save the state: %w", err)
 	}
-	if err := writeFileAtomic(p.statePath(slot), encodeState(p.stateHeader(), data)); err != nil {
+	if err := atomicfile.Write(p.statePath(slot), encodeState(p.stateHeader(), data), savePerm); err != nil {
 		return fmt.Errorf("cannot write the state: %w", err)
 	}
 	p.log.Info("state saved", "slot", slot, "bytes", len(data))

@@ -21,7 +21,12 @@ import (
 	"sync"
 
 	"github.com/BurntSushi/toml"
+
+	"couchplay/internal/atomicfile"
 )
+
+// filePerm: the settings are the user's own (folders they keep games in).
+const filePerm = 0o600
 
 // FileName is the settings file's name inside the data directory.
 const FileName = "settings.toml"
@@ -274,47 +279,13 @@ func (st *Store) Save(s Settings) error {
 		if _, perr := parse(old); perr != nil {
 			// Written before the new file, so the broken one always exists
 			// under one of the two names.
-			if err := writeAtomic(st.BadPath(), old); err != nil {
+			if err := atomicfile.Write(st.BadPath(), old, filePerm); err != nil {
 				return fmt.Errorf("cannot keep the old settings as %s: %w", st.BadPath(), err)
 			}
 		}
 	}
-	if err := writeAtomic(st.Path(), buf.Bytes()); err != nil {
+	if err := atomicfile.Write(st.Path(), buf.Bytes(), filePerm); err != nil {
 		return fmt.Errorf("cannot save settings to %s: %w", st.Path(), err)
-	}
-	return nil
-}
-
-// writeAtomic replaces path with data: a temp file in the same directory
-// (rename is atomic only within one file system), fsync, rename, then a
-// best-effort fsync of the directory so the rename itself survives a crash.
-func writeAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil { // not possible on every OS (Windows); the file is safe already
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

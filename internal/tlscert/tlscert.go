@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"couchplay/internal/atomicfile"
 )
 
 // File names inside the directory.
@@ -173,10 +175,10 @@ func create(opts Options, certPath, keyPath string) (*Cert, error) {
 	}
 	// The key first: a crash between the two leaves a pair that does not
 	// match, which the next start moves aside instead of serving.
-	if err := writeAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := atomicfile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return nil, err
 	}
 	c, err := load(certPath, keyPath) // what the next start will read
@@ -185,42 +187,6 @@ func create(opts Options, certPath, keyPath string) (*Cert, error) {
 	}
 	c.Created = true
 	return c, nil
-}
-
-// writeAtomic writes data to path through a temporary file in the same
-// directory (fsync, rename, fsync the directory), so path is either the old
-// file or the whole new one.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: some file systems cannot sync a directory
-		d.Close()
-	}
-	return nil
 }
 
 // Fingerprint is the SHA-256 of a DER certificate as upper-case hex pairs
