@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -238,11 +239,16 @@ func run(args []string) int {
 	st := console.Status()
 	log.Info("game running", "game", st.Game.Name, "core", st.Game.Core, "size", fmt.Sprintf("%dx%d", st.Info.Width, st.Info.Height), "fps", st.Info.FPS)
 
+	restart := newRestartRequest()
 	if c.headless {
-		go hostCommands(os.Stdin, srv, log)
-		<-ctx.Done()
+		go hostCommands(os.Stdin, srv, restart.ask, log)
+		select {
+		case <-ctx.Done():
+		case <-restart.asked:
+		}
 	} else {
-		if err := app.Run(ctx, windowHost{srv: srv, console: console, hub: hub, preview: preview, settings: store}); err != nil {
+		if err := app.Run(ctx, windowHost{srv: srv, console: console, hub: hub, preview: preview, settings: store,
+			restart: restart.ask}); err != nil {
 			log.Error("window failed", "err", err)
 		}
 	}
@@ -256,7 +262,45 @@ func run(args []string) int {
 	if err := loop.Core().Close(); err != nil { // flushes the battery RAM
 		log.Error("closing the game", "err", err)
 	}
+	if restart.wanted() && ctx.Err() == nil { // a SIGTERM meanwhile wins: stop
+		return restartSelf(log)
+	}
 	return 0
+}
+
+// restartRequest is the window's "Restart now" (or the headless "restart"
+// command): the host shuts down as for SIGTERM, then runs again.
+type restartRequest struct {
+	asked chan struct{} // closed once asked
+	once  sync.Once
+}
+
+func newRestartRequest() *restartRequest { return &restartRequest{asked: make(chan struct{})} }
+
+func (r *restartRequest) ask() { r.once.Do(func() { close(r.asked) }) }
+
+func (r *restartRequest) wanted() bool {
+	select {
+	case <-r.asked:
+		return true
+	default:
+		return false
+	}
+}
+
+// restartSelf replaces this process with a fresh copy of itself, same
+// arguments and environment, so the saved settings are read again. exec, not
+// a child: the PID (a service manager's, a desktop's launcher) stays, and
+// the ports were closed by the shutdown before it. It returns only on failure.
+func restartSelf(log *slog.Logger) int {
+	exe, err := os.Executable()
+	if err == nil {
+		fmt.Fprintln(os.Stderr, "couchplay: restarting with the saved settings")
+		err = syscall.Exec(exe, os.Args, os.Environ())
+	}
+	fmt.Fprintf(os.Stderr, "couchplay: cannot restart: %v; start couchplay again\n", err)
+	log.Error("restart failed", "err", err)
+	return 1
 }
 
 // httpsDir is where --https keeps its certificate, "" without --https.
@@ -280,6 +324,7 @@ func nextPorts(c config) int {
 // windowHost adapts the host core to what the window shows.
 type windowHost struct {
 	settings *settings.Store
+	restart  func()
 	srv      *sig.Server
 	hub      *stream.Hub
 	console  *emu.Console
@@ -288,6 +333,7 @@ type windowHost struct {
 
 func (h windowHost) Console() *emu.Console     { return h.console }
 func (h windowHost) Settings() *settings.Store { return h.settings }
+func (h windowHost) Restart()                  { h.restart() }
 func (h windowHost) Preview() *emu.Preview     { return h.preview }
 
 // URLs are the join URLs (the QR code takes the first), then the
@@ -310,16 +356,25 @@ func (h windowHost) Status() app.Status {
 		Fingerprint: h.srv.Fingerprint()}
 }
 
+// hostCommandsHelp lists the headless host's console commands.
+const hostCommandsHelp = "commands: kick N, spectate N, restart"
+
 // hostCommands reads the headless host's console: one command a line on
-// stdin, "kick N" (remove player N; its page says so) or "spectate N" (make
-// player N a spectator) — what the window's buttons do. EOF (stdin is
-// /dev/null under a service manager) ends it.
-func hostCommands(in io.Reader, srv *sig.Server, log *slog.Logger) {
+// stdin, "kick N" (remove player N; its page says so), "spectate N" (make
+// player N a spectator) or "restart" (start again, reading the settings
+// file anew) — what the window's buttons do. EOF (stdin is /dev/null under
+// a service manager) ends it.
+func hostCommands(in io.Reader, srv *sig.Server, restart func(), log *slog.Logger) {
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) == 0 {
 			continue
+		}
+		if len(fields) == 1 && fields[0] == "restart" {
+			log.Info("host command done", "command", "restart")
+			restart()
+			return
 		}
 		var slot int
 		var err error
@@ -328,13 +383,13 @@ func hostCommands(in io.Reader, srv *sig.Server, log *slog.Logger) {
 		}
 		switch {
 		case len(fields) != 2 || err != nil:
-			err = fmt.Errorf("unknown command %q (commands: kick N, spectate N)", sc.Text())
+			err = fmt.Errorf("unknown command %q (%s)", sc.Text(), hostCommandsHelp)
 		case fields[0] == "kick":
 			err = srv.Kick(slot)
 		case fields[0] == "spectate":
 			err = srv.MoveToSpectator(slot)
 		default:
-			err = fmt.Errorf("unknown command %q (commands: kick N, spectate N)", sc.Text())
+			err = fmt.Errorf("unknown command %q (%s)", sc.Text(), hostCommandsHelp)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "couchplay: %v\n", err)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -236,5 +237,71 @@ func TestNextPortsOnlyForTheDefaultPortInTheWindow(t *testing.T) {
 		if got := nextPorts(c); got != tc.want {
 			t.Errorf("%v: nextPorts = %d, want %d", tc.args, got, tc.want)
 		}
+	}
+}
+
+// "restart" on the headless host's stdin (the window's Restart now) shuts it
+// down and runs it again in the same process, reading the settings file anew:
+// a file saved meanwhile that opens access serves without a room code.
+func TestRestartReadsTheSettingsAgain(t *testing.T) {
+	data := t.TempDir()
+	cmd := couchplay("--headless", "--no-mdns", "--listen", "127.0.0.1:0", "--rom", "builtin:testcard", "--data", data)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// next waits for a line matching re and returns it.
+	next := func(re *regexp.Regexp) string {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("couchplay exited before a line matching %v", re)
+				}
+				if re.MatchString(line) {
+					return line
+				}
+			case <-timeout:
+				t.Fatalf("no line matching %v", re)
+			}
+		}
+	}
+	serving := regexp.MustCompile(`^couchplay: serving http://127\.0\.0\.1:\d+/`)
+	if first := next(serving); !strings.Contains(first, "(room code ") {
+		t.Fatalf("first start is not in code mode: %q", first)
+	}
+	if err := os.WriteFile(filepath.Join(data, "settings.toml"), []byte("access = \"open\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Write([]byte("restart\n"))
+	next(regexp.MustCompile(`^couchplay: restarting with the saved settings$`))
+	if second := next(serving); strings.Contains(second, "room code") {
+		t.Fatalf("after restart still in code mode: %q", second)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	go func() {
+		for range lines {
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want 0 (the same process, restarted)", err)
 	}
 }

@@ -46,6 +46,9 @@ type Host interface {
 	Preview() *emu.Preview
 	// Settings is the settings file the Settings screen edits; nil hides the button.
 	Settings() *settings.Store
+	// Restart asks the host to shut down and start again (reading the saved
+	// settings anew) once the window has closed; it returns at once.
+	Restart()
 }
 
 // Status is a snapshot of the host for the window.

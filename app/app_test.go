@@ -30,6 +30,7 @@ type fixedHost struct {
 	console   *emu.Console
 	preview   *emu.Preview
 	settings  *settings.Store
+	restarted chan struct{}
 	kicked    chan int
 	spectated chan int
 }
@@ -57,6 +58,11 @@ func (h *fixedHost) URLs() []string {
 func (h *fixedHost) Console() *emu.Console     { return h.console }
 func (h *fixedHost) Preview() *emu.Preview     { return h.preview }
 func (h *fixedHost) Settings() *settings.Store { return h.settings }
+func (h *fixedHost) Restart() {
+	if h.restarted != nil {
+		h.restarted <- struct{}{}
+	}
+}
 
 func (h *fixedHost) Status() Status {
 	h.mu.Lock()

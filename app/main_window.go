@@ -95,7 +95,11 @@ func newMainWindow(a fyne.App, h Host) *mainWindow {
 
 	var settingsButton fyne.CanvasObject = layout.NewSpacer()
 	if store := h.Settings(); store != nil {
-		settingsButton = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { showSettings(m.window, store) })
+		restart := func() {
+			h.Restart()
+			a.Quit() // the host restarts once the window is gone
+		}
+		settingsButton = widget.NewButtonWithIcon("Settings", theme.SettingsIcon(), func() { showSettings(m.window, store, restart) })
 	}
 	m.settingsButton = settingsButton
 

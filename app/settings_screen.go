@@ -41,7 +41,10 @@ type settingsScreen struct {
 	status      *widget.Label // the file's problem, a refused value, or the save's outcome
 	saveButton  *widget.Button
 	closeButton *widget.Button
-	dialog      *dialog.CustomDialog
+	// restartButton, shown after a save, restarts the host so the saved
+	// settings apply now; nil when the host cannot restart.
+	restartButton *widget.Button
+	dialog        *dialog.CustomDialog
 
 	saved func() // tests: called on the UI goroutine after a save's outcome is shown
 }
@@ -49,11 +52,12 @@ type settingsScreen struct {
 // showSettings opens the Settings dialog over parent, filled from store.
 // Call it on the Fyne goroutine (a button's handler). Nothing is written
 // until the user presses Save.
-func showSettings(parent fyne.Window, store *settings.Store) {
-	newSettingsScreen(parent, store).dialog.Show()
+func showSettings(parent fyne.Window, store *settings.Store, restart func()) {
+	newSettingsScreen(parent, store, restart).dialog.Show()
 }
 
-func newSettingsScreen(parent fyne.Window, store *settings.Store) *settingsScreen {
+// newSettingsScreen builds the dialog; restart (may be nil) restarts the host.
+func newSettingsScreen(parent fyne.Window, store *settings.Store, restart func()) *settingsScreen {
 	s := &settingsScreen{store: store, parent: parent, status: widget.NewLabel("")}
 	s.status.Wrapping = fyne.TextWrapWord
 	// A small file in the data directory: reading it here does not stall the UI.
@@ -107,7 +111,16 @@ func newSettingsScreen(parent fyne.Window, store *settings.Store) *settingsScree
 	// it out again (not every driver re-checks min sizes on its own).
 	s.roms.changed, s.cores.changed = scroll.Refresh, scroll.Refresh
 	s.dialog = dialog.NewCustomWithoutButtons("Settings", container.NewVBox(scroll, s.status), parent)
-	s.dialog.SetButtons([]fyne.CanvasObject{s.closeButton, s.saveButton})
+	buttons := []fyne.CanvasObject{s.closeButton, s.saveButton}
+	if restart != nil {
+		s.restartButton = widget.NewButtonWithIcon("Restart now", theme.ViewRefreshIcon(), func() {
+			s.dialog.Hide()
+			restart()
+		})
+		s.restartButton.Hide()
+		buttons = append(buttons, s.restartButton)
+	}
+	s.dialog.SetButtons(buttons)
 	return s
 }
 
@@ -157,7 +170,10 @@ func (s *settingsScreen) save() {
 			} else {
 				s.loadErr = nil
 				s.closeButton.SetText("Close")
-				s.setStatus(savedMessage(s.store, v, replacedBroken), widget.SuccessImportance)
+				s.setStatus(savedMessage(s.store, v, replacedBroken, s.restartButton != nil), widget.SuccessImportance)
+				if s.restartButton != nil {
+					s.restartButton.Show()
+				}
 			}
 			if s.saved != nil {
 				s.saved()
@@ -168,8 +184,11 @@ func (s *settingsScreen) save() {
 
 // savedMessage says where the settings went and when they apply, and what
 // the user may want to know about (missing folders, the kept broken file).
-func savedMessage(store *settings.Store, v settings.Settings, replacedBroken bool) string {
+func savedMessage(store *settings.Store, v settings.Settings, replacedBroken, canRestart bool) string {
 	msg := "Saved. The changes apply the next time couchplay starts."
+	if canRestart {
+		msg = "Saved. The changes apply when couchplay starts again: Restart now does it (phones then join again: a new room code, maybe a new port)."
+	}
 	if replacedBroken {
 		msg += "\nThe old file is kept as " + store.BadPath() + "."
 	}

@@ -20,11 +20,17 @@ import (
 // does, and reports each save's outcome on the returned channel.
 func openSettings(t *testing.T, store *settings.Store) (*settingsScreen, chan string) {
 	t.Helper()
+	return openSettingsRestart(t, store, nil)
+}
+
+// openSettingsRestart is openSettings for a host that can restart.
+func openSettingsRestart(t *testing.T, store *settings.Store, restart func()) (*settingsScreen, chan string) {
+	t.Helper()
 	test.NewTempApp(t)
 	w := test.NewWindow(nil)
 	w.Resize(fyne.NewSize(1000, 620))
 	t.Cleanup(w.Close)
-	s := newSettingsScreen(w, store)
+	s := newSettingsScreen(w, store, restart)
 	saved := make(chan string, 4)
 	s.saved = func() { saved <- s.status.Text }
 	s.dialog.Show()
@@ -173,4 +179,31 @@ func removeButton(t *testing.T, l *dirList, row int) *widget.Button {
 		t.Fatalf("no folder row %d (%d rows)", row, len(l.rows.Objects))
 	}
 	return l.rows.Objects[row].(*fyne.Container).Objects[1].(*widget.Button)
+}
+
+// With a host that can restart, Restart now appears only after a save and
+// asks the host; without one there is no such button.
+func TestSettingsScreenRestartNow(t *testing.T) {
+	restarted := make(chan struct{}, 1)
+	s, saved := openSettingsRestart(t, settings.New(t.TempDir()), func() { restarted <- struct{}{} })
+	if s.restartButton == nil || s.restartButton.Visible() {
+		t.Fatal("Restart now missing, or shown before a save")
+	}
+	test.Tap(s.saveButton)
+	if msg := waitSaved(t, saved); !strings.Contains(msg, "Restart now") {
+		t.Errorf("after Save the dialog says %q", msg)
+	}
+	if !s.restartButton.Visible() {
+		t.Fatal("Restart now hidden after a save")
+	}
+	test.Tap(s.restartButton)
+	select {
+	case <-restarted:
+	default:
+		t.Fatal("Restart now did not ask the host")
+	}
+	plain, _ := openSettings(t, settings.New(t.TempDir()))
+	if plain.restartButton != nil {
+		t.Error("a Restart now button for a host that cannot restart")
+	}
 }
