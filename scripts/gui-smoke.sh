@@ -40,10 +40,20 @@ stop() {
 	wait "$pid" 2>/dev/null || true
 }
 
-cleanup() {
+# close_player closes the player's stdin (the coprocess's write end and our copy of it): at
+# EOF it closes its browser and exits.
+close_player() {
 	if [[ -n "${hold_in:-}" ]]; then
-		exec {hold_in}>&- # EOF: the player closes its browser
+		exec {hold_in}>&-
+		hold_in=""
 	fi
+	if [[ -n "${HOLD[1]:-}" ]]; then
+		eval "exec ${HOLD[1]}>&-"
+	fi
+}
+
+cleanup() {
+	close_player
 	stop "$hold_pid"
 	stop "$app_pid"
 	stop "$xvfb_pid"
@@ -79,7 +89,7 @@ until xdpyinfo -display "$display" >/dev/null 2>&1; do
 done
 echo "gui-smoke: Xvfb on $display (pid $xvfb_pid)"
 
-DISPLAY="$display" "$bin" --listen 127.0.0.1:0 --no-mdns --access code --rom builtin:testcard \
+DISPLAY="$display" DBUS_SESSION_BUS_ADDRESS= "$bin" --listen 127.0.0.1:0 --no-mdns --access code --rom builtin:testcard \
 	>"$out/gui-stdout.log" 2>"$out/gui-stderr.log" &
 app_pid=$!
 
@@ -189,4 +199,25 @@ echo release >&"$hold_in"
 expect released
 wait_game black
 
-echo "gui-smoke: PASS: QR = join URL, and the window's game area follows a browser player's A"
+# No D-Bus session here (DBUS_SESSION_BUS_ADDRESS is cleared for the app): no tray, and a SIGTERM
+# still closes the window and exits 0 with no panic (Fyne's tray used to panic on quit without a bus).
+close_player
+deadline=$((SECONDS + timeout_s))
+while kill -0 "$hold_pid" 2>/dev/null && ((SECONDS < deadline)); do
+	sleep 0.2 # the player closes its browser at EOF
+done
+stop "$hold_pid"
+hold_pid=""
+kill -TERM "$app_pid"
+status=0
+deadline=$((SECONDS + timeout_s))
+while kill -0 "$app_pid" 2>/dev/null; do
+	((SECONDS < deadline)) || fail "the window did not exit within ${timeout_s}s of SIGTERM"
+	sleep 0.2
+done
+wait "$app_pid" || status=$?
+app_pid=""
+((status == 0)) || fail "the window exited $status after SIGTERM, want 0"
+! grep -q '^panic:' "$out/gui-stderr.log" || fail "the window panicked: $(grep -A3 '^panic:' "$out/gui-stderr.log")"
+
+echo "gui-smoke: PASS: QR = join URL, the window's game area follows a browser player's A, and with no D-Bus it quits cleanly (exit 0)"
