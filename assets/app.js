@@ -326,6 +326,7 @@ function resetStream() {
   try { session.pc?.close(); } catch { /* already closed */ }
   session.pc = null;
   session.channel = null;
+  session.offerHasVideo = undefined; // known once the host's offer came
   session.pendingCandidates = [];
   session.welcomed = false;
   firstFrameWatched = false;
@@ -640,12 +641,21 @@ function onWelcome(msg) {
     try { sessionStorage.setItem(TOKEN_KEY, msg.token); } catch { /* storage disabled */ }
   }
   const notice = $('notice');
-  const text = msg.notice;
+  // A rejoin to watch keeps the host's word on why (rejoinToWatch).
+  const text = msg.notice || session.carriedNotice;
+  session.carriedNotice = '';
   if (text) {
     notice.textContent = text;
     notice.hidden = false;
   } else {
     notice.hidden = true;
+  }
+  if (spectator && session.offerHasVideo === false) {
+    // The host moved this controller-mode player to the spectators: its
+    // stream has no picture, so it rejoins to watch (a stream with video).
+    session.carriedNotice = text;
+    rejoinToWatch();
+    return;
   }
   showGame(msg.game);
   applyView();
@@ -712,16 +722,39 @@ function applyView() {
 function switchView(pad) {
   if (pad === view.padAsked) return;
   view.padAsked = pad;
-  const params = new URLSearchParams(location.search);
-  if (pad) params.set('pad', ''); else params.delete('pad');
-  const query = params.toString().replace(/(^|&)pad=(?=&|$)/, '$1pad');
-  history.replaceState(history.state, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
+  setFlag('pad', pad);
   applyView();
-  if (session.failed || session.leaving || !session.joinedOnce) return; // the next join reads the URL
+  rejoinForView(pad ? 'Switching to controller mode…' : 'Switching to the game\'s picture…');
+}
+
+// rejoinToWatch: a controller-mode page the host made a spectator rejoins
+// with ?watch (so the host keeps it a spectator) and gets the picture.
+function rejoinToWatch() {
+  view.padAsked = false;
+  view.watchAsked = true;
+  setFlag('pad', false);
+  setFlag('watch', true);
+  applyView();
+  rejoinForView('Moved to the spectators — starting the picture…');
+}
+
+// setFlag puts a valueless query flag (?pad, ?watch) in the URL or takes it
+// out, so a reload stays as it is now.
+function setFlag(name, on) {
+  const params = new URLSearchParams(location.search);
+  if (on) params.set(name, ''); else params.delete(name);
+  const query = params.toString().replace(new RegExp(`(^|&)${name}=(?=&|$)`), `$1${name}`);
+  history.replaceState(history.state, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
+}
+
+// rejoinForView rejoins on a new transport with the session token; the
+// next join reads the URL (watch, pad).
+function rejoinForView(status) {
+  if (session.failed || session.leaving || !session.joinedOnce) return;
   const old = session.transport;
   session.transport = null; // its late messages and close are ignored
   if (old?.name === 'ws') old.close(4003, 'switching the view');
-  reconnect(pad ? 'Switching to controller mode…' : 'Switching to the game\'s picture…');
+  reconnect(status);
 }
 
 function fullscreenAvailable() {
@@ -1022,6 +1055,7 @@ async function onOffer(msg) {
   }
   const pc = session.pc;
   mark('offer');
+  session.offerHasVideo = /^m=video /m.test(msg.sdp);
   await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
   for (const c of session.pendingCandidates.splice(0)) await addCandidate(c);
   const answer = await pc.createAnswer();

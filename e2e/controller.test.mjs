@@ -12,10 +12,12 @@
 // - player 2 in controller mode drives red, its badge is P2 in red;
 // - `?pad&watch` and a fifth joiner get no pad, a line saying why, and video;
 // - the Controller mode button switches in place and keeps the slot, and
-//   "Show game" goes back to the picture.
+//   "Show game" goes back to the picture;
+// - a controller-mode player the host moves to the spectators gets the
+//   picture (it rejoins to watch) and stays a spectator.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHost, launchBrowser, openPage, waitState, waitSlot, waitColour, inboundStats, poll, closeAll } from './helpers.mjs';
+import { startHost, startCodeHost, health, launchBrowser, openPage, waitState, waitSlot, waitColour, inboundStats, poll, closeAll } from './helpers.mjs';
 
 const PORTRAIT = { width: 390, height: 844 };
 const LANDSCAPE = { width: 844, height: 390 };
@@ -352,6 +354,41 @@ test('the Controller mode button switches in place and keeps the slot; Show game
     await watcher?.context().close();
     await phone?.context.close();
     await first.context.close().catch(() => {});
+    await host.stop();
+  }
+});
+
+test('a controller-mode player the host moves to the spectators gets the picture and stays watching', async () => {
+  const host = await startCodeHost();
+  const phone = await openPhone(host, '');
+  const { page } = phone;
+  try {
+    // The QR code's URL (key in the fragment), in controller mode.
+    const join = new URL(host.joinURL);
+    join.search = '?pad';
+    await page.goto(join.href);
+    await waitState(page, 'playing');
+    assert.equal(await waitSlot(page), '1');
+    assert.equal(await page.evaluate(() => document.body.dataset.mode), 'pad');
+
+    host.command('spectate 1');
+    await page.waitForFunction(() => document.body.dataset.slot === 'watch' && document.body.dataset.state === 'playing',
+      null, { timeout: 15_000 });
+    await waitColour(page, 'black'); // the picture: a stream with video this time
+    const seen = await page.evaluate(() => ({
+      search: location.search, mode: document.body.dataset.mode,
+      pad: document.getElementById('touchpad').checkVisibility(),
+      notice: document.getElementById('notice').textContent,
+    }));
+    assert.equal(seen.search, '?watch', 'a reload stays a spectator');
+    assert.equal(seen.mode, 'video');
+    assert.equal(seen.pad, false, 'a spectator has no pad');
+    assert.match(seen.notice, /moved you to the spectators/);
+    const h = await health(host);
+    assert.equal(h.players, 0, 'the rejoin did not take a player slot back');
+    assert.equal(h.spectators, 1);
+  } finally {
+    await phone.context.close();
     await host.stop();
   }
 });
