@@ -43,14 +43,18 @@ type Room struct {
 	slots         [emu.Ports]*Member
 	spectators    map[*Member]struct{}
 	maxSpectators int
-	buttons       [emu.Ports]emu.Buttons
-	now           func() time.Time // injected by tests
-	access        *Access          // nil: open access
+	// watchers are the tokens of spectators whose connection dropped, and
+	// until when a rejoin with one is seated as a spectator again (a host
+	// that moved a player to the spectators means it, Wi-Fi blip or not).
+	watchers map[string]time.Time
+	buttons  [emu.Ports]emu.Buttons
+	now      func() time.Time // injected by tests
+	access   *Access          // nil: open access
 }
 
 // NewRoom makes an empty room.
 func New(maxSpectators int) *Room {
-	return &Room{spectators: map[*Member]struct{}{}, maxSpectators: maxSpectators, now: time.Now}
+	return &Room{spectators: map[*Member]struct{}{}, watchers: map[string]time.Time{}, maxSpectators: maxSpectators, now: time.Now}
 }
 
 // SetAccess puts the room in code mode (nil: open). Call it before serving.
@@ -142,11 +146,41 @@ func (r *Room) Rejoin(token string, want int, watch bool, replaced func()) (m *M
 				return m, i + 1, "", nil
 			}
 		}
+		if m, ok := r.rejoinWatcher(token, replaced); ok {
+			return m, 0, "", nil
+		}
 		r.mu.Unlock()
 	}
 	m = &Member{Token: NewToken(), replaced: replaced}
 	slot, notice, err = r.Join(m, want, watch)
 	return m, slot, notice, err
+}
+
+// rejoinWatcher seats a spectator that comes back with its token, as a
+// spectator again. r.mu is held; it is released when ok.
+func (r *Room) rejoinWatcher(token string, replaced func()) (m *Member, ok bool) {
+	var old *Member
+	for s := range r.spectators {
+		if s.Token == token {
+			old = s
+			break
+		}
+	}
+	until, dropped := r.watchers[token]
+	delete(r.watchers, token) // used now, or expired
+	if old == nil && (!dropped || !r.now().Before(until)) {
+		return nil, false
+	}
+	m = &Member{Token: token, replaced: replaced}
+	if old != nil { // still looks connected: the old session is told it was replaced
+		delete(r.spectators, old)
+	}
+	r.spectators[m] = struct{}{} // its seat was its own: not limited by maxSpectators again
+	r.mu.Unlock()
+	if old != nil && old.replaced != nil {
+		old.replaced()
+	}
+	return m, true
 }
 
 // Join seats m: in slot want (1–4) if asked and free, else the lowest free slot,
@@ -212,6 +246,15 @@ func (r *Room) Drop(m *Member) {
 		m.reservedUntil = r.now().Add(ReserveFor)
 		r.buttons[m.slot-1] = 0
 		return
+	}
+	if _, ok := r.spectators[m]; ok && m.Token != "" {
+		now := r.now()
+		for token, until := range r.watchers { // keeps the map as small as the recent drops
+			if !now.Before(until) {
+				delete(r.watchers, token)
+			}
+		}
+		r.watchers[m.Token] = now.Add(ReserveFor)
 	}
 	delete(r.spectators, m)
 	m.slot = 0

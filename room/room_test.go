@@ -187,3 +187,55 @@ func TestReservationExpires(t *testing.T) {
 		t.Fatalf("late rejoin got slot %d, want a new slot 2", slot)
 	}
 }
+
+// A spectator whose connection drops comes back as a spectator with its token
+// (a player the host moved to the spectators stays one after a Wi-Fi blip),
+// within ReserveFor; after it, or after a leave, it joins like anyone new.
+func TestDroppedSpectatorRejoinsAsSpectator(t *testing.T) {
+	r := New(4)
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	player, slot, _, err := r.Rejoin("", 0, false, nil)
+	if err != nil || slot != 1 {
+		t.Fatalf("first join: slot %d, %v", slot, err)
+	}
+	if _, err := r.MoveToSpectator(1); err != nil {
+		t.Fatal(err)
+	}
+	r.Drop(player)
+	back, slot, _, err := r.Rejoin(player.Token, 0, false, nil)
+	if err != nil || slot != 0 || back.Token != player.Token {
+		t.Fatalf("rejoin after a drop: slot %d token kept %v, %v; want the spectator seat", slot, back.Token == player.Token, err)
+	}
+	if players, spectators := r.Roster(); len(players) != 0 || spectators != 1 {
+		t.Fatalf("roster %v %d, want no player and one spectator", players, spectators)
+	}
+
+	// Rejoining while the old connection still looks connected replaces it.
+	replaced := false
+	back.replaced = func() { replaced = true }
+	again, slot, _, _ := r.Rejoin(player.Token, 0, false, nil)
+	if slot != 0 || !replaced {
+		t.Fatalf("rejoin over a live spectator: slot %d, old told %v", slot, replaced)
+	}
+	if _, spectators := r.Roster(); spectators != 1 {
+		t.Fatalf("%d spectators after a replace, want 1", spectators)
+	}
+
+	// Past ReserveFor the seat is forgotten: a free player slot is taken.
+	r.Drop(again)
+	now = now.Add(ReserveFor)
+	if _, slot, _, _ := r.Rejoin(player.Token, 0, false, nil); slot != 1 {
+		t.Fatalf("rejoin after ReserveFor: slot %d, want 1", slot)
+	}
+
+	// A spectator that left (closed the page) is forgotten at once.
+	watcher, _, _, _ := r.Rejoin("", 0, true, nil)
+	r.Leave(watcher)
+	if _, slot, _, _ := r.Rejoin(watcher.Token, 0, false, nil); slot != 2 {
+		t.Fatalf("rejoin after a leave: slot %d, want 2", slot)
+	}
+	if len(r.watchers) != 0 {
+		t.Errorf("%d remembered watchers, want none", len(r.watchers))
+	}
+}
