@@ -14,7 +14,7 @@
 //   viewport width - picture width >= 2 * colW no control overlaps the picture.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHost, launchBrowser, waitState, waitColour, poll, closeAll } from './helpers.mjs';
+import { startHost, launchBrowser, waitState, waitColour, poll, health, closeAll } from './helpers.mjs';
 
 const PORTRAIT = [[320, 568], [360, 640], [390, 844], [412, 915]];
 const LANDSCAPE = [[568, 320], [640, 360], [844, 390]];
@@ -98,6 +98,9 @@ for (const [width, height] of [...PORTRAIT, ...LANDSCAPE]) {
       if (process.env.PAD_SHOTS) await page.screenshot({ path: `${process.env.PAD_SHOTS}/pad-${width}x${height}.png` });
     } finally {
       await context.close();
+      // The closed page's leave frees slot 1 for the next viewport's page
+      // (it arrives asynchronously: under load the next join could beat it).
+      await poll(async () => (await health(host)).players === 0, 'the closed page to free its slot');
     }
   });
 }

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startHost, launchBrowser, openPage, waitState, waitSlot, waitColour, sample,
-  inboundStats, poll, closeAll,
+  inboundStats, poll, health, closeAll,
 } from './helpers.mjs';
 
 let browser;
@@ -43,6 +43,8 @@ test('testcard: playing, key A turns the picture white with sound, release turns
   await page.keyboard.up('KeyX');
   await waitColour(page, 'black');
   await page.context().close();
+  // Its leave frees slot 1 for the touch pad test on this host (asynchronously).
+  await poll(async () => (await health(host)).players === 0, 'the closed page to free its slot');
 });
 
 test('built-in game: the first picture is not one flat colour', async () => {
