@@ -27,7 +27,39 @@ const (
 	ButtonX
 	ButtonL
 	ButtonR
+	ButtonL2
+	ButtonR2
+	ButtonL3
+	ButtonR3
 )
+
+// Analog is the state of one pad's two sticks in libretro's RETRO_DEVICE_ANALOG
+// range: -32768..32767, negative = left or up, 0 = centred.
+type Analog struct {
+	LX, LY, RX, RY int16
+}
+
+// stickThreshold is how far the left stick must lean to count as a d-pad
+// direction for a game that does not read sticks (half way, as the page did).
+const stickThreshold = 16384
+
+// Dpad is the left stick as d-pad directions, for games that read no sticks.
+func (a Analog) Dpad() Buttons {
+	var b Buttons
+	switch {
+	case a.LX <= -stickThreshold:
+		b |= ButtonLeft
+	case a.LX >= stickThreshold:
+		b |= ButtonRight
+	}
+	switch {
+	case a.LY <= -stickThreshold:
+		b |= ButtonUp
+	case a.LY >= stickThreshold:
+		b |= ButtonDown
+	}
+	return b
+}
 
 // Info describes a loaded game's output.
 type Info struct {
@@ -53,4 +85,12 @@ type Core interface {
 	// owned by the core and valid until the next RunFrame.
 	Audio() []int16
 	Close() error
+}
+
+// AnalogCore is a Core that reads analog sticks (libretro cores). The loop gives
+// it the sticks as they are; a Core without it gets the left stick folded into
+// its d-pad instead.
+type AnalogCore interface {
+	// SetAnalog sets the sticks of port 0..Ports-1 for the next RunFrame.
+	SetAnalog(port int, a Analog)
 }

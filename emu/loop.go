@@ -17,10 +17,11 @@ type Clock interface {
 	Sleep(d time.Duration, stop <-chan struct{})
 }
 
-// InputSource reports the newest button state of each port; the loop asks it
+// InputSource reports the newest pad state of each port; the loop asks it
 // right before every frame so input is never older than one frame.
 type InputSource interface {
 	Buttons(port int) Buttons
+	Analog(port int) Analog
 }
 
 // FrameSink receives every emulated frame. It runs on the loop goroutine and
@@ -262,10 +263,19 @@ func coreFPS(c Core) float64 {
 
 func (l *Loop) runFrame() {
 	c := l.core
+	ac, analog := c.(AnalogCore)
 	for p := range Ports {
-		var b Buttons
+		var (
+			b Buttons
+			a Analog
+		)
 		if l.input != nil {
-			b = l.input.Buttons(p)
+			b, a = l.input.Buttons(p), l.input.Analog(p)
+		}
+		if analog {
+			ac.SetAnalog(p, a)
+		} else {
+			b |= a.Dpad()
 		}
 		c.SetInput(p, b)
 	}

@@ -77,10 +77,23 @@ func (r *recordingCore) Frame() *image.RGBA           { return r.img }
 func (r *recordingCore) Audio() []int16               { return nil }
 func (r *recordingCore) Close() error                 { r.closed.Store(true); return nil }
 
-// padState is an InputSource the test changes from the sink.
-type padState struct{ b [Ports]atomic.Uint32 }
+// padState is an InputSource the test changes from the sink; its sticks are
+// set before the loop starts.
+type padState struct {
+	b      [Ports]atomic.Uint32
+	sticks [Ports]Analog
+}
 
 func (s *padState) Buttons(port int) Buttons { return Buttons(s.b[port].Load()) }
+func (s *padState) Analog(port int) Analog   { return s.sticks[port] }
+
+// analogCore is a recordingCore that also reads sticks.
+type analogCore struct {
+	*recordingCore
+	sticks [Ports]Analog
+}
+
+func (a *analogCore) SetAnalog(port int, s Analog) { a.sticks[port] = s }
 
 // waitFor waits until cond holds; the timeout only guards against a hang.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -189,6 +202,38 @@ func TestLoopAppliesInputBeforeNextFrame(t *testing.T) {
 				t.Fatalf("frame %d port %d saw %#x, want %#x (input set after frame %d)", k, p, core.seen[k][p], want, k-1)
 			}
 		}
+	}
+}
+
+// A core that reads sticks gets them and its d-pad untouched; one that does
+// not gets the left stick as d-pad directions.
+func TestLoopSticks(t *testing.T) {
+	pads := &padState{}
+	pads.b[0].Store(uint32(ButtonA))
+	pads.sticks[0] = Analog{LX: 32767, LY: -32768, RX: 5, RY: -5}
+	pads.sticks[1] = Analog{LX: -16384, LY: 16383} // left, and not quite down
+	pads.sticks[2] = Analog{LX: 16383, LY: 16384}  // not quite right, and down
+
+	run := func(core Core) {
+		l := NewLoop(core, pads, nil, newFakeClock(at(2, 60)))
+		l.Start()
+		waitFor(t, "frames", func() bool { return l.Frames() >= 3 })
+		l.Shutdown()
+	}
+	plain := newRecordingCore(60)
+	run(plain)
+	want := [Ports]Buttons{ButtonA | ButtonRight | ButtonUp, ButtonLeft, ButtonDown, 0}
+	if got := plain.seen[len(plain.seen)-1]; got != want {
+		t.Errorf("a core without sticks saw %#x, want %#x", got, want)
+	}
+
+	ac := &analogCore{recordingCore: newRecordingCore(60)}
+	run(ac)
+	if got := ac.seen[len(ac.seen)-1]; got != ([Ports]Buttons{ButtonA}) {
+		t.Errorf("an analog core's buttons are %#x, want A on port 0 only", got)
+	}
+	if ac.sticks != pads.sticks {
+		t.Errorf("an analog core got sticks %+v, want %+v", ac.sticks, pads.sticks)
 	}
 }
 

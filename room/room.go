@@ -37,7 +37,7 @@ type Member struct {
 }
 
 // Room allocates player slots 1–4 (libretro ports 0–3) and spectator seats, and
-// holds the newest button state of each port for the frame loop.
+// holds the newest pad state (buttons, sticks) of each port for the frame loop.
 type Room struct {
 	mu            sync.Mutex
 	slots         [emu.Ports]*Member
@@ -47,7 +47,7 @@ type Room struct {
 	// until when a rejoin with one is seated as a spectator again (a host
 	// that moved a player to the spectators means it, Wi-Fi blip or not).
 	watchers map[string]time.Time
-	buttons  [emu.Ports]emu.Buttons
+	pads     [emu.Ports]pad
 	now      func() time.Time // injected by tests
 	access   *Access          // nil: open access
 }
@@ -108,7 +108,7 @@ func (r *Room) takeSlot(slot int) (*Member, error) {
 		return nil, ErrNoPlayer
 	}
 	r.slots[slot-1] = nil
-	r.buttons[slot-1] = 0
+	r.pads[slot-1] = pad{}
 	m.slot = 0
 	return m, nil
 }
@@ -136,7 +136,7 @@ func (r *Room) Rejoin(token string, want int, watch bool, replaced func()) (m *M
 			if old := r.holder(i); old != nil && old.Token == token {
 				m = &Member{Token: token, slot: i + 1, replaced: replaced}
 				r.slots[i] = m // a fresh Member, so the old session's late Leave/Drop is a no-op
-				r.buttons[i] = 0
+				r.pads[i] = pad{}
 				old.slot = 0
 				wasConnected := old.reservedUntil.IsZero()
 				r.mu.Unlock()
@@ -231,7 +231,7 @@ func (r *Room) Leave(m *Member) {
 	defer r.mu.Unlock()
 	if m.slot > 0 && r.slots[m.slot-1] == m {
 		r.slots[m.slot-1] = nil
-		r.buttons[m.slot-1] = 0
+		r.pads[m.slot-1] = pad{}
 	}
 	delete(r.spectators, m)
 	m.slot = 0
@@ -244,7 +244,7 @@ func (r *Room) Drop(m *Member) {
 	defer r.mu.Unlock()
 	if m.slot > 0 && r.slots[m.slot-1] == m {
 		m.reservedUntil = r.now().Add(ReserveFor)
-		r.buttons[m.slot-1] = 0
+		r.pads[m.slot-1] = pad{}
 		return
 	}
 	if _, ok := r.spectators[m]; ok && m.Token != "" {
@@ -272,14 +272,28 @@ func (r *Room) SetInput(m *Member, in stream.Input) {
 		return
 	}
 	m.lastSeq, m.seqSeen = in.Seq, true
-	r.buttons[m.slot-1] = in.Buttons
+	// Each message is the whole pad: a buttons-only one means centred sticks.
+	r.pads[m.slot-1] = pad{in.Buttons, in.Analog}
 }
 
-// Buttons is the newest state of port (emu.InputSource).
+// pad is the newest input of one port.
+type pad struct {
+	buttons emu.Buttons
+	analog  emu.Analog
+}
+
+// Buttons is the newest button state of port (emu.InputSource).
 func (r *Room) Buttons(port int) emu.Buttons {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.buttons[port]
+	return r.pads[port].buttons
+}
+
+// Analog is the newest stick state of port (emu.InputSource).
+func (r *Room) Analog(port int) emu.Analog {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pads[port].analog
 }
 
 // Slot is m's current slot (0: spectator).

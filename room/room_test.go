@@ -107,6 +107,45 @@ func TestRoomInput(t *testing.T) {
 	}
 }
 
+func TestRoomAnalogInput(t *testing.T) {
+	r := New(4)
+	p1, p2 := &Member{}, &Member{}
+	r.Join(p1, 0, false)
+	r.Join(p2, 0, false)
+	stick := emu.Analog{LX: -32768, LY: 32767, RX: 100, RY: -100}
+	// From the wire bytes, as a page sends them.
+	in, err := stream.DecodeInput(stream.EncodeInput(stream.Input{Type: stream.MsgInputAnalog, Seq: 250, Buttons: emu.ButtonA, Analog: stick}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetInput(p2, in)
+	if r.Analog(1) != stick || r.Buttons(1) != emu.ButtonA || r.Analog(0) != (emu.Analog{}) {
+		t.Fatalf("p2's sticks: port 1 %+v %v, port 0 %+v", r.Analog(1), r.Buttons(1), r.Analog(0))
+	}
+	// A late message (the channel is unordered) does not move the stick back,
+	// across the wrap too.
+	r.SetInput(p2, stream.Input{Type: stream.MsgInputAnalog, Seq: 249, Analog: emu.Analog{LX: 1}})
+	if r.Analog(1) != stick {
+		t.Fatalf("stale sticks applied: %+v", r.Analog(1))
+	}
+	moved := emu.Analog{LX: 5}
+	r.SetInput(p2, stream.Input{Type: stream.MsgInputAnalog, Seq: 2, Analog: moved})
+	if r.Analog(1) != moved || r.Buttons(1) != 0 {
+		t.Fatalf("wrapped sequence not applied: %+v %v", r.Analog(1), r.Buttons(1))
+	}
+	// A buttons-only message is the whole pad too: sticks centred.
+	r.SetInput(p2, stream.Input{Seq: 3, Buttons: emu.ButtonB})
+	if r.Analog(1) != (emu.Analog{}) || r.Buttons(1) != emu.ButtonB {
+		t.Fatalf("buttons-only message left %+v %v", r.Analog(1), r.Buttons(1))
+	}
+	// Leaving centres the sticks, so a player does not steer forever.
+	r.SetInput(p2, stream.Input{Type: stream.MsgInputAnalog, Seq: 4, Analog: stick})
+	r.Leave(p2)
+	if r.Analog(1) != (emu.Analog{}) {
+		t.Fatalf("sticks still held after leave: %+v", r.Analog(1))
+	}
+}
+
 func TestDroppedSlotWaitsForItsPage(t *testing.T) {
 	r := New(4)
 	now := time.Unix(1000, 0)

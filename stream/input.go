@@ -1,44 +1,79 @@
 package stream
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"couchplay/emu"
 )
 
 // Data channel input messages. The channel is unordered with no retransmits, so
-// every message carries the full button state (a lost one is repaired by the
+// every message carries the full pad state (a lost one is repaired by the
 // next) and a wrapping sequence number (a late one is dropped).
 const (
 	// InputLabel is the data channel's label.
 	InputLabel = "input"
-	// MsgInput is the first byte of an input message.
+	// MsgInput is the first byte of a buttons-only message (old pages, Go
+	// clients): [type u8][sequence u8][buttons u16 little-endian].
 	MsgInput = 0x01
-	// InputSize is the exact size of an input message:
-	// [type u8][sequence u8][buttons u16 little-endian].
+	// MsgInputAnalog is the first byte of a message with the sticks too:
+	// [type u8][sequence u8][buttons u16][left X, left Y, right X, right Y:
+	// int16 each], all little-endian. The sticks are libretro's analog range.
+	MsgInputAnalog = 0x02
+	// InputSize is the exact size of a MsgInput message.
 	InputSize = 4
+	// InputAnalogSize is the exact size of a MsgInputAnalog message.
+	InputAnalogSize = InputSize + 4*2
 )
 
-// Input is one decoded input message.
+// Input is one decoded input message. Type is MsgInput or MsgInputAnalog (0
+// encodes as MsgInput); a MsgInput message means centred sticks.
 type Input struct {
+	Type    byte
 	Seq     uint8
 	Buttons emu.Buttons
+	Analog  emu.Analog
 }
 
 // DecodeInput parses a data channel message from an untrusted peer.
 func DecodeInput(msg []byte) (Input, error) {
-	if len(msg) != InputSize {
-		return Input{}, fmt.Errorf("input message must be %d bytes, got %d", InputSize, len(msg))
+	if len(msg) == 0 {
+		return Input{}, fmt.Errorf("empty input message")
 	}
-	if msg[0] != MsgInput {
+	want := 0
+	switch msg[0] {
+	case MsgInput:
+		want = InputSize
+	case MsgInputAnalog:
+		want = InputAnalogSize
+	default:
 		return Input{}, fmt.Errorf("unknown input message type 0x%02x", msg[0])
 	}
-	return Input{Seq: msg[1], Buttons: emu.Buttons(uint16(msg[2]) | uint16(msg[3])<<8)}, nil
+	if len(msg) != want {
+		return Input{}, fmt.Errorf("input message 0x%02x must be %d bytes, got %d", msg[0], want, len(msg))
+	}
+	le := binary.LittleEndian
+	in := Input{Type: msg[0], Seq: msg[1], Buttons: emu.Buttons(le.Uint16(msg[2:]))}
+	if in.Type == MsgInputAnalog {
+		in.Analog = emu.Analog{
+			LX: int16(le.Uint16(msg[4:])), LY: int16(le.Uint16(msg[6:])),
+			RX: int16(le.Uint16(msg[8:])), RY: int16(le.Uint16(msg[10:])),
+		}
+	}
+	return in, nil
 }
 
 // EncodeInput is DecodeInput's inverse (used by Go clients and tests).
 func EncodeInput(in Input) []byte {
-	return []byte{MsgInput, in.Seq, byte(in.Buttons), byte(in.Buttons >> 8)}
+	le := binary.LittleEndian
+	if in.Type != MsgInputAnalog {
+		return le.AppendUint16([]byte{MsgInput, in.Seq}, uint16(in.Buttons))
+	}
+	b := le.AppendUint16([]byte{MsgInputAnalog, in.Seq}, uint16(in.Buttons))
+	for _, v := range [...]int16{in.Analog.LX, in.Analog.LY, in.Analog.RX, in.Analog.RY} {
+		b = le.AppendUint16(b, uint16(v))
+	}
+	return b
 }
 
 // Newer reports whether sequence number seq follows last, modulo 256: a message
