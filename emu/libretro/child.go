@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"couchplay/emu"
 )
 
 // ChildCommand is the hidden first argument that makes the couchplay binary
@@ -206,10 +208,7 @@ func (c *child) load(req loadRequest) (loadedReply, error) {
 	}
 	var devices [4]uint
 	for port := range 4 {
-		devices[port] = C.RETRO_DEVICE_JOYPAD
-		if len(core.controllers[port]) == 0 || slices.Contains(core.controllers[port], retroDeviceGamepad) {
-			devices[port] = retroDeviceGamepad
-		}
+		devices[port] = portDevice(core.controllers[port])
 		C.cp_call_port_device(C.unsigned(port), C.unsigned(devices[port]))
 		C.cp_port_device[port] = C.unsigned(devices[port])
 	}
@@ -285,11 +284,19 @@ func (c *child) setRate(rate float64) error {
 }
 
 func (c *child) run(body []byte) error {
-	if !c.loaded || len(body) != 8 {
+	if !c.loaded || len(body) != runBodySize {
 		return c.sendError(errors.New("run: no game loaded, or bad input"))
 	}
 	le := binary.LittleEndian
 	C.cp_set_buttons(C.uint16_t(le.Uint16(body)), C.uint16_t(le.Uint16(body[2:])), C.uint16_t(le.Uint16(body[4:])), C.uint16_t(le.Uint16(body[6:])))
+	for port := range 4 {
+		var axes [4]int16
+		for i := range axes {
+			axes[i] = int16(le.Uint16(body[8+port*8+i*2:]))
+			C.cp_analog[port][i] = C.int16_t(axes[i])
+		}
+		C.cp_stick_dpad[port] = C.uint16_t(emu.Analog{LX: axes[0], LY: axes[1], RX: axes[2], RY: axes[3]}.Dpad())
+	}
 	C.cp_begin_frame()
 	core.avChanged, core.geometry = false, false
 	start := time.Now()

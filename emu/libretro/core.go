@@ -22,6 +22,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -31,6 +32,22 @@ import (
 // device nestopia (and others) need on a port to poll it at all; on
 // bsnes-mercury's port 1 it is the multitap.
 const retroDeviceGamepad = (0+1)<<C.RETRO_DEVICE_TYPE_SHIFT | C.RETRO_DEVICE_JOYPAD
+
+// portDevice picks the device to plug into a port from the ones the core lists
+// (SET_CONTROLLER_INFO): its gamepad (or the gamepad when it lists none), else
+// its first analog pad (beetle-psx's DualShock: its plain JOYPAD is the digital
+// pad, which ignores the sticks), else the plain joypad.
+func portDevice(listed []uint) uint {
+	if len(listed) == 0 || slices.Contains(listed, retroDeviceGamepad) {
+		return retroDeviceGamepad
+	}
+	for _, d := range listed {
+		if d&C.RETRO_DEVICE_MASK == C.RETRO_DEVICE_ANALOG {
+			return d
+		}
+	}
+	return C.RETRO_DEVICE_JOYPAD
+}
 
 // binding is the child's view of its one core: what the environment
 // callback answers and what it was told.

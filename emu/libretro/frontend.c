@@ -21,6 +21,9 @@ size_t cp_audio_len, cp_audio_cap;
 
 uint16_t cp_buttons[4];
 unsigned cp_port_device[4];
+int16_t cp_analog[4][4];
+uint16_t cp_stick_dpad[4];
+int cp_reads_analog[4];
 
 const char *cp_open(const char *path) {
 	static char msg[1024];
@@ -157,13 +160,31 @@ static void audio_sample(int16_t left, int16_t right) {
 static void input_poll(void) {}
 
 static int16_t input_state(unsigned port, unsigned device, unsigned index, unsigned id) {
-	if (port >= 4 || (device & RETRO_DEVICE_MASK) != RETRO_DEVICE_JOYPAD) {
+	if (port >= 4) {
 		return 0;
 	}
-	if (id == RETRO_DEVICE_ID_JOYPAD_MASK) {
-		return (int16_t)cp_buttons[port];
+	uint16_t buttons = cp_buttons[port];
+	switch (device & RETRO_DEVICE_MASK) {
+	case RETRO_DEVICE_JOYPAD:
+		if (!cp_reads_analog[port]) {
+			buttons |= cp_stick_dpad[port];
+		}
+		if (id == RETRO_DEVICE_ID_JOYPAD_MASK) {
+			return (int16_t)buttons;
+		}
+		return id < 16 ? (buttons >> id) & 1 : 0;
+	case RETRO_DEVICE_ANALOG:
+		cp_reads_analog[port] = 1;
+		if (index <= RETRO_DEVICE_INDEX_ANALOG_RIGHT && id <= RETRO_DEVICE_ID_ANALOG_Y) {
+			return cp_analog[port][index * 2 + id];
+		}
+		// Analog buttons (triggers): the wire has none, so a held button is a full press.
+		if (index == RETRO_DEVICE_INDEX_ANALOG_BUTTON && id < 16) {
+			return (buttons >> id) & 1 ? 0x7fff : 0;
+		}
+		return 0;
 	}
-	return id < 16 ? (cp_buttons[port] >> id) & 1 : 0;
+	return 0;
 }
 
 // --- environment and log -------------------------------------------------

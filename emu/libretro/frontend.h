@@ -62,6 +62,13 @@ extern size_t cp_audio_len, cp_audio_cap; // in int16 values
 // Input: the buttons of each port (libretro joypad id bits) and the analog axes.
 extern uint16_t cp_buttons[4];
 extern unsigned cp_port_device[4];
+// Per port: left X, left Y, right X, right Y (RETRO_DEVICE_ANALOG's range), the
+// left stick as d-pad bits, and whether the core ever asked for a stick: until
+// it does, its joypad reads get the left stick's d-pad bits too (the stick still
+// steers a game that reads no sticks, without doubling up one that does).
+extern int16_t cp_analog[4][4];
+extern uint16_t cp_stick_dpad[4];
+extern int cp_reads_analog[4];
 
 // Thin calls through the function pointers, for Go.
 void cp_core_log(enum retro_log_level level, const char *fmt, ...);

@@ -73,10 +73,11 @@ type Process struct {
 	info    emu.Info
 	romCRC  uint32
 	input   [emu.Ports]emu.Buttons
+	sticks  [emu.Ports]emu.Analog
 	img     *image.RGBA
 	audio   []int16
 	wbuf    []byte
-	runBody [8]byte
+	runBody [runBodySize]byte
 	frames  int
 	timer   *time.Timer
 	stats   Stats
@@ -378,6 +379,13 @@ func (p *Process) SetInput(port int, b emu.Buttons) {
 	}
 }
 
+// SetAnalog sets a port's sticks for the next frame (emu.AnalogCore).
+func (p *Process) SetAnalog(port int, a emu.Analog) {
+	if port >= 0 && port < emu.Ports {
+		p.sticks[port] = a
+	}
+}
+
 // RunFrame runs one frame in the child. A crash or hang turns the game into a
 // still picture and reports it through Options.Crashed.
 func (p *Process) RunFrame() {
@@ -387,6 +395,11 @@ func (p *Process) RunFrame() {
 	}
 	for i, b := range p.input {
 		binary.LittleEndian.PutUint16(p.runBody[i*2:], uint16(b))
+	}
+	for i, a := range p.sticks {
+		for j, v := range [...]int16{a.LX, a.LY, a.RX, a.RY} {
+			binary.LittleEndian.PutUint16(p.runBody[8+i*8+j*2:], uint16(v))
+		}
 	}
 	start := time.Now()
 	typ, body, err := p.request(msgRun, p.runBody[:], p.opts.Watchdog)

@@ -14,7 +14,7 @@ import (
 // Host -> child.
 const (
 	msgLoad      byte = 1 + iota // JSON loadRequest
-	msgRun                       // 4 x uint16 buttons: run one frame
+	msgRun                       // runBodySize bytes of input: run one frame
 	msgReset                     // power-cycle the game
 	msgSRAM                      // send the battery RAM if it changed
 	msgSaveState                 // serialize
@@ -33,6 +33,10 @@ const (
 	msgData                    // body: SRAM or state bytes
 	msgInfo                    // JSON systemInfo (probe)
 )
+
+// runBodySize: msgRun's body, all little endian: 4 x uint16 buttons (ports
+// 0-3), then per port 4 x int16 sticks (left X, left Y, right X, right Y).
+const runBodySize = 4*2 + 4*4*2
 
 // maxMessage bounds one message either way: a state of a big core is a few
 // MiB; a child that sends more is broken.

@@ -34,8 +34,8 @@
 #define TC_AMPLITUDE 4000
 #define TC_MAX_AUDIO_FRAMES 2048
 
-enum tc_mode { MODE_NORMAL, MODE_CRASH, MODE_HANG, MODE_ABORT, MODE_BADLOAD };
-static const char *const mode_names[] = { "normal", "crash", "hang", "abort", "badload" };
+enum tc_mode { MODE_NORMAL, MODE_CRASH, MODE_HANG, MODE_ABORT, MODE_BADLOAD, MODE_STICKS, MODE_NOSTICKS };
+static const char *const mode_names[] = { "normal", "crash", "hang", "abort", "badload", "sticks", "nosticks" };
 
 /* Frontend callbacks. */
 static retro_environment_t env_cb;
@@ -307,6 +307,58 @@ static void draw(const int lit[TC_PORTS])
 	}
 }
 
+/* An 8-bit-per-channel colour in the current pixel format. */
+static uint32_t pack_rgb(unsigned r, unsigned g, unsigned b)
+{
+	switch (pixfmt) {
+	case RETRO_PIXEL_FORMAT_XRGB8888:
+		return r << 16 | g << 8 | b;
+	case RETRO_PIXEL_FORMAT_RGB565:
+		return (r >> 3) << 11 | (g >> 2) << 5 | b >> 3;
+	default: /* 0RGB1555 */
+		return (r >> 3) << 10 | (g >> 3) << 5 | b >> 3;
+	}
+}
+
+/* A stick axis (-32768..32767) as a channel value 0..255. */
+static unsigned axis_channel(int16_t v)
+{
+	return (unsigned)((int32_t)v + 32768) >> 8;
+}
+
+/*
+ * Modes sticks/nosticks: the left half shows port 0's left stick (red = X,
+ * green = Y), the right half its right stick; blue is 255 everywhere while
+ * port 0 holds d-pad Right. nosticks never asks for a stick (both read as
+ * centred), as a core for a pad without sticks would.
+ */
+static void draw_sticks(int read_sticks)
+{
+	const unsigned bpp = bytes_per_pixel();
+	const size_t pitch = (size_t)TC_MAX_W * bpp;
+	const unsigned blue = (read_pad(0) >> RETRO_DEVICE_ID_JOYPAD_RIGHT) & 1 ? 255 : 0;
+	int16_t axis[4] = { 0, 0, 0, 0 }; /* left X, left Y, right X, right Y */
+	uint32_t c[2];
+	unsigned x, y, i;
+
+	if (read_sticks && input_state_cb && port_device[0] != RETRO_DEVICE_NONE)
+		for (i = 0; i < 4; i++)
+			axis[i] = input_state_cb(0, RETRO_DEVICE_ANALOG, i / 2, i % 2);
+	c[0] = pack_rgb(axis_channel(axis[0]), axis_channel(axis[1]), blue);
+	c[1] = pack_rgb(axis_channel(axis[2]), axis_channel(axis[3]), blue);
+	memset(framebuf, 0, sizeof framebuf);
+	for (y = 0; y < cur_h; y++) {
+		uint8_t *row = framebuf + (size_t)y * pitch;
+		for (x = 0; x < cur_w; x++) {
+			uint32_t v = c[x >= cur_w / 2];
+			if (bpp == 4)
+				((uint32_t *)row)[x] = v;
+			else
+				((uint16_t *)row)[x] = (uint16_t)v;
+		}
+	}
+}
+
 static size_t sample_index(uint32_t frame)
 {
 	/* round half up; no libm, so the .so loads into hosts that lack it */
@@ -392,7 +444,10 @@ RETRO_API void retro_run(void)
 		if (dupe_wanted && can_dupe && (frame_count & 1)) {
 			video_cb(NULL, cur_w, cur_h, (size_t)TC_MAX_W * bytes_per_pixel());
 		} else {
-			draw(lit);
+			if (mode == MODE_STICKS || mode == MODE_NOSTICKS)
+				draw_sticks(mode == MODE_STICKS);
+			else
+				draw(lit);
 			video_cb(framebuf, cur_w, cur_h, (size_t)TC_MAX_W * bytes_per_pixel());
 		}
 	}
