@@ -31,14 +31,21 @@ const STATE_SLOTS = 9;
 const GAME_CRASHED = 'crashed';
 const SLOTS = 4;
 
-// Binary input message on the data channel: [type, seq u8, buttons u16 LE].
+// Binary input messages on the data channel (stream/input.go), little endian:
+// buttons only [type, seq u8, buttons u16], or with the sticks [type, seq u8,
+// buttons u16, left X, left Y, right X, right Y: int16 each]. Either is the full
+// pad state; the short one means centred sticks, so it is sent whenever they are.
 const INPUT_MESSAGE = 0x01;
+const INPUT_ANALOG_MESSAGE = 0x02;
+const INPUT_SIZE = 4;
+const INPUT_ANALOG_SIZE = 12;
 
 // Button bits = libretro joypad ids (emu.Buttons).
 const BTN = Object.freeze({
   B: 1 << 0, Y: 1 << 1, Select: 1 << 2, Start: 1 << 3,
   Up: 1 << 4, Down: 1 << 5, Left: 1 << 6, Right: 1 << 7,
   A: 1 << 8, X: 1 << 9, L: 1 << 10, R: 1 << 11,
+  L2: 1 << 12, R2: 1 << 13, L3: 1 << 14, R3: 1 << 15,
 });
 
 // RetroArch default keyboard map, on event.code so it is layout-independent.
@@ -52,9 +59,13 @@ const KEYS = Object.freeze({
 // button is the SNES B, the right one A, left Y, top X.
 const PAD_BUTTONS = [
   [0, BTN.B], [1, BTN.A], [2, BTN.Y], [3, BTN.X], [4, BTN.L], [5, BTN.R],
-  [8, BTN.Select], [9, BTN.Start], [12, BTN.Up], [13, BTN.Down], [14, BTN.Left], [15, BTN.Right],
+  [6, BTN.L2], [7, BTN.R2], [8, BTN.Select], [9, BTN.Start], [10, BTN.L3], [11, BTN.R3],
+  [12, BTN.Up], [13, BTN.Down], [14, BTN.Left], [15, BTN.Right],
 ];
-const STICK_THRESHOLD = 0.5;
+const STICK_THRESHOLD = 0.5; // unknown layouts: how far an axis leans to press the d-pad
+// Standard mapping: a stick nearer the centre than this (of full travel) is
+// centred, so a worn stick does not drift; travel beyond is rescaled to 0..1.
+const STICK_DEAD_ZONE = 0.12;
 const TOKEN_KEY = 'couchplay.token';
 const TOAST_MS = 4000;
 const STATS_INTERVAL_MS = 1000;
@@ -84,8 +95,9 @@ const session = {
   rejoins: 0, // stream restarts (ICE failed, host webrtc error) since the stream was last stable
   stableTimer: 0,
   seq: 0,
-  sent: -1, // last button state sent, -1 = none yet
+  sent: '', // the last state sent (inputKey), '' = none yet
   bits: { keys: 0, touch: 0, pad: 0, extra: 0 },
+  sticks: [0, 0, 0, 0], // gamepad sticks: left X, left Y, right X, right Y (int16)
 };
 
 // ---------- page state ----------
@@ -1034,7 +1046,7 @@ function newPeer() {
     ch.binaryType = 'arraybuffer';
     session.channel = ch;
     ch.onopen = () => {
-      session.sent = -1;
+      session.sent = ''; // none yet on this channel: send the state now
       flushInput();
       // Controller mode has no picture to wait for: the pad drives the game from here on.
       if (padMode()) {
@@ -1130,8 +1142,12 @@ function currentBits() {
   return (b.keys | b.touch | b.pad | b.extra) & 0xffff;
 }
 
+// inputKey names a pad state, to tell whether it changed since it was sent.
+const inputKey = (bits, sticks) => `${bits} ${sticks.join(' ')}`;
+const sticksCentred = (sticks) => sticks.every((v) => v === 0);
+
 // The data channel is unordered with no retransmits, so a lost message is
-// repaired by the next one: while any button is held the full state goes out
+// repaired by the next one: while any button is held or a stick is off centre, the full state goes out
 // again every INPUT_REPEAT_MS, and after everything is released the empty state
 // goes out again at these times after the release (a lost release is repaired
 // within 200 ms), then nothing until the next change.
@@ -1142,20 +1158,20 @@ let releaseRepeats = 0; // empty-state repeats sent since the release
 
 // Sends the full pad state when it changed (or when forced after the channel opened).
 function flushInput() {
-  const bits = currentBits();
-  if (bits === session.sent) return;
-  if (!sendInput(bits)) return;
+  const bits = currentBits(), sticks = session.sticks;
+  if (inputKey(bits, sticks) === session.sent) return;
+  if (!sendInput(bits, sticks)) return;
   clearTimeout(inputTimer);
   releaseRepeats = 0;
-  inputTimer = setTimeout(repeatInput, bits ? INPUT_REPEAT_MS : RELEASE_REPEAT_MS[0]);
+  inputTimer = setTimeout(repeatInput, bits || !sticksCentred(sticks) ? INPUT_REPEAT_MS : RELEASE_REPEAT_MS[0]);
 }
 
 function repeatInput() {
   inputTimer = 0;
-  const bits = currentBits();
-  if (bits !== session.sent) { flushInput(); return; }
-  if (!sendInput(bits)) return; // the channel closed: its next open sends the state
-  if (bits) {
+  const bits = currentBits(), sticks = session.sticks;
+  if (inputKey(bits, sticks) !== session.sent) { flushInput(); return; }
+  if (!sendInput(bits, sticks)) return; // the channel closed: its next open sends the state
+  if (bits || !sticksCentred(sticks)) {
     inputTimer = setTimeout(repeatInput, INPUT_REPEAT_MS);
   } else if (++releaseRepeats < RELEASE_REPEAT_MS.length) {
     inputTimer = setTimeout(repeatInput, RELEASE_REPEAT_MS[releaseRepeats] - RELEASE_REPEAT_MS[releaseRepeats - 1]);
@@ -1163,18 +1179,19 @@ function repeatInput() {
 }
 
 // One input message (a fresh sequence number, the full state); false if it could not go out.
-function sendInput(bits) {
+function sendInput(bits, sticks) {
   const ch = session.channel;
   if (!ch || ch.readyState !== 'open') return false;
   session.seq = (session.seq + 1) & 0xff;
-  const msg = new Uint8Array(4);
-  msg[0] = INPUT_MESSAGE;
-  msg[1] = session.seq;
-  msg[2] = bits & 0xff;
-  msg[3] = bits >> 8;
+  const analog = !sticksCentred(sticks);
+  const view = new DataView(new ArrayBuffer(analog ? INPUT_ANALOG_SIZE : INPUT_SIZE));
+  view.setUint8(0, analog ? INPUT_ANALOG_MESSAGE : INPUT_MESSAGE);
+  view.setUint8(1, session.seq);
+  view.setUint16(2, bits, true);
+  if (analog) sticks.forEach((v, i) => view.setInt16(4 + 2 * i, v, true));
   try {
-    ch.send(msg);
-    session.sent = bits;
+    ch.send(new Uint8Array(view.buffer));
+    session.sent = inputKey(bits, sticks);
     return true;
   } catch (err) {
     console.warn('couchplay: input not sent', err);
@@ -1222,26 +1239,46 @@ window.addEventListener('blur', releaseAll);
 document.addEventListener('visibilitychange', () => { if (document.hidden) releaseAll(); });
 
 // Gamepads are polled once per animation frame; only a change is sent.
+// stick turns a standard-mapping stick (x, y in -1..1) into libretro's int16
+// range with a radial dead zone: the direction is kept, only the distance is
+// rescaled, so a diagonal is not snapped to an axis.
+function stick(x = 0, y = 0) {
+  const d = Math.hypot(x, y);
+  if (!(d > STICK_DEAD_ZONE)) return [0, 0]; // also NaN
+  const scale = Math.min(1, (d - STICK_DEAD_ZONE) / (1 - STICK_DEAD_ZONE)) / d;
+  const int16 = (v) => Math.max(-32768, Math.min(32767, Math.round(v * scale * 32767)));
+  return [int16(x), int16(y)];
+}
+
 function pollGamepads() {
   let bits = 0;
+  let sticks = [0, 0, 0, 0];
   const pads = navigator.getGamepads ? navigator.getGamepads() : [];
   for (const gp of pads) {
     if (!gp || !gp.connected) continue;
     if (gp.mapping === 'standard') {
       for (const [i, bit] of PAD_BUTTONS) if (gp.buttons[i]?.pressed) bits |= bit;
+      // Real sticks: the host gives them to cores that read sticks and folds the
+      // left one into the d-pad for the others (so it is not pressed twice).
+      const [lx, ly] = stick(gp.axes[0], gp.axes[1]);
+      const [rx, ry] = stick(gp.axes[2], gp.axes[3]);
+      // Several pads: each stick of the one leaning furthest.
+      if (Math.hypot(lx, ly) > Math.hypot(sticks[0], sticks[1])) [sticks[0], sticks[1]] = [lx, ly];
+      if (Math.hypot(rx, ry) > Math.hypot(sticks[2], sticks[3])) [sticks[2], sticks[3]] = [rx, ry];
     } else {
       // Unknown layout: at least the first buttons and the d-pad as axes work.
       if (gp.buttons[0]?.pressed) bits |= BTN.B;
       if (gp.buttons[1]?.pressed) bits |= BTN.A;
+      const [x = 0, y = 0] = gp.axes;
+      if (x <= -STICK_THRESHOLD) bits |= BTN.Left;
+      if (x >= STICK_THRESHOLD) bits |= BTN.Right;
+      if (y <= -STICK_THRESHOLD) bits |= BTN.Up;
+      if (y >= STICK_THRESHOLD) bits |= BTN.Down;
     }
-    const [x = 0, y = 0] = gp.axes;
-    if (x <= -STICK_THRESHOLD) bits |= BTN.Left;
-    if (x >= STICK_THRESHOLD) bits |= BTN.Right;
-    if (y <= -STICK_THRESHOLD) bits |= BTN.Up;
-    if (y >= STICK_THRESHOLD) bits |= BTN.Down;
   }
-  if (bits !== session.bits.pad) {
+  if (bits !== session.bits.pad || inputKey(0, sticks) !== inputKey(0, session.sticks)) {
     session.bits.pad = bits;
+    session.sticks = sticks;
     flushInput();
   }
   requestAnimationFrame(pollGamepads);
@@ -1605,6 +1642,8 @@ function exposeForTests() {
     sendButtons(bits) { session.bits.extra = bits & 0xffff; flushInput(); },
     // The button state the page holds now (keyboard, touch, gamepads, sendButtons).
     get buttons() { return currentBits(); },
+    // The gamepad sticks the page holds now: left X, left Y, right X, right Y.
+    get sticks() { return [...session.sticks]; },
     BTN,
     PLAYER_COLOURS,
   };
