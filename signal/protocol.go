@@ -36,6 +36,9 @@ const (
 	TypeNotice  = "notice"  // a command worked {message}, e.g. "Saved state 1"
 )
 
+// AudioPathDataChannel is the join's audioPath that asks for stream.AudioLabel.
+const AudioPathDataChannel = "datachannel"
+
 // StateSlots is the number of save-state slots: stateSlot is 1..StateSlots.
 const StateSlots = 9
 
@@ -83,6 +86,10 @@ type Message struct {
 	// picture, so a player's peer carries no video (a spectator's still does:
 	// it gets no pad, so it watches).
 	Controller bool `json:"controller,omitempty"`
+	// AudioPath: AudioPathDataChannel asks for the sound over the audio data
+	// channel too (the page can decode it: secure context, WebCodecs,
+	// AudioWorklet). Anything else: the RTP audio track only.
+	AudioPath string `json:"audioPath,omitempty"`
 
 	// offer, answer
 	SDP string `json:"sdp,omitempty"`

@@ -98,3 +98,14 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// The join's audioPath is what session.join turns into the audio data channel.
+func TestDecodeJoinAudioPath(t *testing.T) {
+	m, err := DecodeMessage([]byte(`{"type":"join","audioPath":"datachannel"}`))
+	if err != nil || m.AudioPath != AudioPathDataChannel {
+		t.Fatalf("audioPath %q, err %v", m.AudioPath, err)
+	}
+	if m, err = DecodeMessage([]byte(`{"type":"join"}`)); err != nil || m.AudioPath != "" {
+		t.Fatalf("a join without audioPath: %q, err %v", m.AudioPath, err)
+	}
+}

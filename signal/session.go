@@ -243,7 +243,7 @@ func (ss *session) join(msg Message) {
 	if slot == 0 {
 		role = RoleSpectator
 	}
-	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch, "rejoined", msg.Token != "" && msg.Token == member.Token, "controller", msg.Controller)
+	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch, "rejoined", msg.Token != "" && msg.Token == member.Token, "controller", msg.Controller, "audio_path", msg.AudioPath)
 	ss.welcome(Message{Type: TypeWelcome, Slot: slot, Role: role, Token: member.Token, Notice: notice})
 	if slot == 1 {
 		if lib, ok := srv.libraryMessage(); ok {
@@ -252,11 +252,11 @@ func (ss *session) join(msg Message) {
 	}
 	srv.broadcastRoster()
 
-	newPeer := srv.hub.NewPeer
-	if msg.Controller && slot != 0 {
-		newPeer = srv.hub.NewAudioPeer
+	opt := stream.PeerOptions{
+		NoVideo:      msg.Controller && slot != 0,
+		AudioChannel: msg.AudioPath == AudioPathDataChannel,
 	}
-	peer, offer, err := newPeer(stream.PeerEvents{
+	peer, offer, err := srv.hub.NewPeerWith(opt, stream.PeerEvents{
 		Candidate: ss.localCandidate,
 		Input:     ss.input,
 		// A peer that fails or ends by itself ends the session, which frees a

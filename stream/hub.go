@@ -82,6 +82,11 @@ type Hub struct {
 	keys      keyframeGate // join: next frame is a keyframe; PLI/FIR: throttled
 	connected atomic.Int32
 
+	audioSeq uint16  // audio data channel sequence number; writer goroutine
+	audioTS  uint32  // its timestamp of the next packet, 48 kHz samples; writer goroutine
+	audioMsg []byte  // the message being sent; writer goroutine
+	audioOut []*Peer // peers with an open audio channel, gathered per packet; writer goroutine
+
 	mu     sync.Mutex
 	peers  map[*Peer]struct{}
 	closed bool
@@ -250,6 +255,7 @@ type Peer struct {
 	endSaid   atomic.Bool // Closed was called
 	failSaid  atomic.Bool // Failed was called
 	watch     *watchdog
+	audioDC   *webrtc.DataChannel // the audio data channel, or nil if the page did not ask
 
 	mu        sync.Mutex
 	connected bool // counted in hub.connected
@@ -323,19 +329,31 @@ func (h *Hub) register(p *Peer) error {
 	return nil
 }
 
+// PeerOptions choose what a browser's peer carries besides the RTP audio
+// track and the input channel, which every peer has.
+type PeerOptions struct {
+	// NoVideo: a phone in controller mode shows no picture, so it is sent
+	// none to decode (and spends no radio on it).
+	NoVideo bool
+	// AudioChannel: also send the Opus packets over the audio data channel
+	// (audiochannel.go). The RTP audio track stays, for the page to fall back on.
+	AudioChannel bool
+}
+
 // NewPeer creates a PeerConnection carrying the shared tracks and an input
 // data channel, and returns it with the host's SDP offer.
 func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
-	return h.newOfferingPeer(ev, true)
+	return h.NewPeerWith(PeerOptions{}, ev)
 }
 
-// NewAudioPeer is NewPeer without the video track: a phone in controller mode
-// shows no picture, so it is sent none to decode (and spends no radio on it).
+// NewAudioPeer is NewPeer without the video track (PeerOptions.NoVideo).
 func (h *Hub) NewAudioPeer(ev PeerEvents) (*Peer, string, error) {
-	return h.newOfferingPeer(ev, false)
+	return h.NewPeerWith(PeerOptions{NoVideo: true}, ev)
 }
 
-func (h *Hub) newOfferingPeer(ev PeerEvents, video bool) (*Peer, string, error) {
+// NewPeerWith is NewPeer with options.
+func (h *Hub) NewPeerWith(opt PeerOptions, ev PeerEvents) (*Peer, string, error) {
+	video := !opt.NoVideo
 	p, err := h.newPeer(ev)
 	if err != nil {
 		return nil, "", err
@@ -358,6 +376,13 @@ func (h *Hub) newOfferingPeer(ev PeerEvents, video bool) (*Peer, string, error) 
 			ev.Input(msg.Data)
 		}
 	})
+	if opt.AudioChannel {
+		// Created before the offer, like the input channel, so the page has it
+		// with no renegotiation.
+		if p.audioDC, err = pc.CreateDataChannel(AudioLabel, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &retransmits}); err != nil {
+			return fail(fmt.Errorf("create audio channel: %w", err))
+		}
+	}
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		return fail(fmt.Errorf("create offer: %w", err))

@@ -61,12 +61,20 @@ type viewer struct {
 	videoSSRC     atomic.Uint32
 	firstKey      atomic.Int32 // 1: the first video frame was a keyframe, 2: it was not
 	keyframes     atomic.Int64
+	channels      chan string // labels of the data channels the hub opened
+	audioMsgs     chan []byte // messages on the audio channel
 }
 
 func dialViewer(tb testing.TB, h *Hub) *viewer {
 	tb.Helper()
-	v := &viewer{connected: make(chan struct{}), closed: make(chan struct{}), failed: make(chan string, 4)}
-	peer, offer, err := h.NewPeer(PeerEvents{
+	return dialViewerWith(tb, h, PeerOptions{})
+}
+
+func dialViewerWith(tb testing.TB, h *Hub, opt PeerOptions) *viewer {
+	tb.Helper()
+	v := &viewer{connected: make(chan struct{}), closed: make(chan struct{}), failed: make(chan string, 4),
+		channels: make(chan string, 4), audioMsgs: make(chan []byte, 1024)}
+	peer, offer, err := h.NewPeerWith(opt, PeerEvents{
 		Failed: func(reason string) { v.failed <- reason },
 		Closed: func() { close(v.closed) },
 	})
@@ -84,6 +92,17 @@ func dialViewer(tb testing.TB, h *Hub) *viewer {
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected && up.CompareAndSwap(false, true) {
 			close(v.connected)
+		}
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		v.channels <- dc.Label()
+		if dc.Label() == AudioLabel {
+			dc.OnMessage(func(msg webrtc.DataChannelMessage) {
+				select {
+				case v.audioMsgs <- msg.Data:
+				default: // the test read enough
+				}
+			})
 		}
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {

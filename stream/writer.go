@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"couchplay/emu"
@@ -226,6 +227,36 @@ func (h *Hub) writeAudio(audio []int16) {
 		if err := h.audio.WriteSample(media.Sample{Data: packet, Duration: 10 * time.Millisecond}); err != nil && !errors.Is(err, net.ErrClosed) {
 			h.log.Debug("audio write", "err", err)
 		}
+		h.sendAudioChannels(packet)
 	}
 	h.pcm = h.pcm[:copy(h.pcm, h.pcm[sent:])]
+}
+
+// sendAudioChannels sends the Opus packet the RTP track just carried to every
+// peer whose page asked for the audio data channel. Writer goroutine.
+func (h *Hub) sendAudioChannels(packet []byte) {
+	seq, ts := h.audioSeq, h.audioTS
+	h.audioSeq++
+	h.audioTS += opusFrameSize
+	h.audioOut = h.audioOut[:0]
+	h.mu.Lock()
+	for p := range h.peers {
+		if p.audioDC != nil && p.audioDC.ReadyState() == webrtc.DataChannelStateOpen {
+			h.audioOut = append(h.audioOut, p)
+		}
+	}
+	h.mu.Unlock()
+	if len(h.audioOut) == 0 {
+		return
+	}
+	h.audioMsg = AppendAudioMessage(h.audioMsg[:0], AudioMessage{Seq: seq, Timestamp: ts, Opus: packet})
+	for _, p := range h.audioOut {
+		if p.audioDC.BufferedAmount() > audioMaxBuffered {
+			continue // a stalled page: the newest sound goes when it drains
+		}
+		if err := p.audioDC.Send(h.audioMsg); err != nil {
+			h.log.Debug("audio channel send", "err", err)
+		}
+	}
+	clear(h.audioOut) // no peer kept alive by the writer
 }
