@@ -339,6 +339,7 @@ function resetStream() {
   session.pc = null;
   session.channel = null;
   session.offerHasVideo = undefined; // known once the host's offer came
+  closeFastChannel();
   session.pendingCandidates = [];
   session.welcomed = false;
   firstFrameWatched = false;
@@ -819,6 +820,10 @@ document.addEventListener('visibilitychange', () => { if (!document.hidden) keep
 // The sound starts on the first touch of the pad where autoplay with sound was
 // refused (iOS plays nothing until a touch; the picture-less page has no "Tap for sound").
 function unlockAudio() {
+  if (sound.path === AUDIO_PATH.fast) {
+    if (sound.ctx && sound.ctx.state !== 'running') unmute();
+    return;
+  }
   if (!video.srcObject || (!video.muted && !video.paused)) return;
   unmute();
 }
@@ -1041,6 +1046,7 @@ function newPeer() {
     if (pc.connectionState === 'failed') restartStream('The video connection to the host failed.');
   };
   pc.ondatachannel = (ev) => {
+    if (ev.channel.label === AUDIO_LABEL) { openFastChannel(ev.channel); return; }
     if (ev.channel.label !== 'input') return;
     const ch = ev.channel;
     ch.binaryType = 'arraybuffer';
@@ -1096,6 +1102,18 @@ async function onRemoteCandidate(c) {
 
 function attach(stream) {
   video.srcObject = stream;
+  playVideo();
+  watchFirstFrame();
+}
+
+// Plays the element: with its (RTP) sound, or muted while the sound comes
+// over the data channel (sound.path) so the tone is not heard twice.
+function playVideo() {
+  if (sound.path === AUDIO_PATH.fast) {
+    video.muted = true;
+    video.play().catch((err) => console.warn('couchplay: muted play refused', err));
+    return;
+  }
   video.muted = false;
   const p = video.play();
   if (p) {
@@ -1107,7 +1125,6 @@ function attach(stream) {
       $('unmute').hidden = false;
     });
   }
-  watchFirstFrame();
 }
 
 let firstFrameWatched = false;
@@ -1127,9 +1144,15 @@ function watchFirstFrame() {
 }
 
 function unmute() {
+  $('unmute').hidden = true;
+  if (sound.path === AUDIO_PATH.fast) {
+    // iOS/Safari: a context resumes only inside the gesture's handler.
+    sound.ctx?.resume().catch(() => {});
+    video.play().catch(() => {});
+    return;
+  }
   video.muted = false;
   video.play().catch(() => {});
-  $('unmute').hidden = true;
 }
 $('retry').addEventListener('click', retry);
 $('unmute').addEventListener('click', unmute);
@@ -1589,9 +1612,188 @@ async function updateStats() {
   lines.push(`resolution ${res}`);
   lines.push(`rtt        ${rtt}`);
   lines.push(`audio      ${audio}`);
+  lines.push(`sound      ${soundStats()}`);
   lines.push(`signalling ${body.dataset.signal}`);
   lines.push(`slot       ${body.dataset.slot ?? '–'}`);
   $('stats').textContent = lines.join('\n');
+}
+
+// ---------- sound over the audio data channel ----------
+
+// DESIGN §3: Chrome plays an RTP audio track through NetEQ, which holds it
+// 50-65 ms. Where the page can (index.html's couchplayFastAudio: a secure
+// context with WebCodecs and AudioWorklet), its join asks for the same Opus
+// packets over the 'audio' data channel too; they are decoded here and played
+// through a jitter buffer of about one packet (audio-worklet.js). The RTP
+// track always comes as well: the <video> element plays it muted meanwhile,
+// and with its sound if this path cannot start, fails or stalls. Both paths
+// play as early as they can, like the video (playout delay 0), so they stay
+// in step with it.
+const AUDIO_LABEL = 'audio';
+// [type u8][seq u16 LE][timestamp u32 LE, 48 kHz samples][Opus packet] (stream/audiochannel.go)
+const AUDIO_MESSAGE = 0x02;
+const AUDIO_HEADER = 7;
+const AUDIO_RATE = 48000;
+const AUDIO_CHANNELS = 2; // the host encodes stereo (stream.opusChannels)
+const AUDIO_PACKET_FRAMES = AUDIO_RATE / 100; // 10 ms
+const AUDIO_MAX_QUEUED_FRAMES = AUDIO_RATE * 40 / 1000; // more is dropped, oldest first
+const AUDIO_MAX_START_FRAMES = AUDIO_RATE * 25 / 1000; // the most the buffer waits for after underruns
+const AUDIO_DECODE_QUEUE = 4; // packets; a decoder further behind skips packets
+const AUDIO_START_MS = 3000; // connected and no packet by then: fall back
+const AUDIO_STALL_MS = 1000; // no packet for this long while the RTP track has sound: fall back
+const AUDIO_CHECK_MS = 500;
+const AUDIO_PATH = Object.freeze({ fast: 'datachannel', rtp: 'rtp' });
+
+const sound = {
+  path: window.couchplayFastAudio?.() ? AUDIO_PATH.fast : AUDIO_PATH.rtp,
+  fallback: '', // why the page left the fast path
+  ctx: null, node: null, output: null, // one AudioContext per page: it is unlocked once
+  channel: null, decoder: null, // per stream
+  lastSeq: -1, lastAt: 0, connectedAt: 0, rtpPackets: 0,
+  packets: 0, late: 0, decoded: 0, buffer: {},
+};
+body.dataset.audio = sound.path;
+
+// The context and the worklet, made when the first audio channel opens.
+async function audioOutput() {
+  if (sound.node) return;
+  if (!sound.ctx) {
+    sound.ctx = new AudioContext({ sampleRate: AUDIO_RATE, latencyHint: 'interactive' });
+    if (sound.ctx.state !== 'running' && !padMode()) $('unmute').hidden = false; // autoplay with sound refused
+  }
+  // The worklet gets PCM at the packets' rate: a context that runs at another one would play it at the wrong speed.
+  if (sound.ctx.sampleRate !== AUDIO_RATE) throw new Error(`the audio output runs at ${sound.ctx.sampleRate} Hz`);
+  await sound.ctx.audioWorklet.addModule(new URL('audio-worklet.js', import.meta.url));
+  if (sound.node) return;
+  const node = new AudioWorkletNode(sound.ctx, 'couchplay-jitter', {
+    numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [AUDIO_CHANNELS],
+    processorOptions: { startFrames: AUDIO_PACKET_FRAMES, maxStartFrames: AUDIO_MAX_START_FRAMES, maxFrames: AUDIO_MAX_QUEUED_FRAMES },
+  });
+  node.port.onmessage = ({ data }) => { sound.buffer = data; };
+  sound.output = sound.ctx.createGain();
+  node.connect(sound.output).connect(sound.ctx.destination);
+  sound.node = node;
+}
+
+async function openFastChannel(ch) {
+  if (sound.path !== AUDIO_PATH.fast) { ch.close(); return; } // the host stops sending
+  ch.binaryType = 'arraybuffer';
+  closeFastChannel();
+  sound.channel = ch;
+  const config = { codec: 'opus', sampleRate: AUDIO_RATE, numberOfChannels: AUDIO_CHANNELS };
+  try {
+    await audioOutput();
+    if (!(await AudioDecoder.isConfigSupported(config)).supported) throw new Error('this browser cannot decode Opus');
+  } catch (err) {
+    fallBackToRTP(`the fast audio path cannot start: ${err.message}`);
+    return;
+  }
+  if (sound.channel !== ch) return; // a newer stream took over meanwhile
+  const decoder = new AudioDecoder({
+    output: (data) => playDecoded(data),
+    error: (err) => { if (sound.decoder === decoder) fallBackToRTP(`the Opus decoder failed: ${err.message}`); },
+  });
+  decoder.configure(config);
+  sound.decoder = decoder;
+  ch.onmessage = (ev) => { if (sound.channel === ch) onAudioMessage(ev.data); };
+  ch.onclose = () => { if (sound.channel === ch) sound.channel = null; };
+}
+
+function onAudioMessage(data) {
+  const b = new Uint8Array(data);
+  if (b.length <= AUDIO_HEADER || b[0] !== AUDIO_MESSAGE || !sound.decoder) return;
+  const seq = b[1] | (b[2] << 8);
+  const ts = (b[3] | (b[4] << 8) | (b[5] << 16) | (b[6] << 24)) >>> 0;
+  // The channel is unordered: a packet not after the newest one is late (or a duplicate) and dropped.
+  const ahead = (seq - sound.lastSeq) & 0xffff;
+  if (sound.lastSeq >= 0 && (ahead === 0 || ahead >= 0x8000)) { sound.late++; return; }
+  sound.lastSeq = seq;
+  sound.lastAt = performance.now();
+  sound.packets++;
+  if (sound.decoder.state !== 'configured' || sound.decoder.decodeQueueSize > AUDIO_DECODE_QUEUE) { sound.late++; return; }
+  sound.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: Math.round(ts * 1e6 / AUDIO_RATE), data: b.subarray(AUDIO_HEADER) }));
+}
+
+function playDecoded(data) {
+  try {
+    if (sound.path !== AUDIO_PATH.fast || !sound.node) return;
+    const planes = [];
+    for (let c = 0; c < data.numberOfChannels; c++) {
+      const plane = new Float32Array(data.numberOfFrames);
+      data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
+      planes.push(plane);
+    }
+    sound.node.port.postMessage(planes, planes.map((p) => p.buffer));
+    if (sound.decoded++ === 0) mark('fast-audio');
+  } catch (err) {
+    fallBackToRTP(`cannot read the decoded sound: ${err.message}`);
+  } finally {
+    data.close();
+  }
+}
+
+function closeFastChannel() {
+  const { channel, decoder } = sound;
+  sound.channel = null;
+  sound.decoder = null;
+  sound.lastSeq = -1;
+  sound.lastAt = 0;
+  sound.connectedAt = 0;
+  try { if (decoder && decoder.state !== 'closed') decoder.close(); } catch { /* closed */ }
+  try { channel?.close(); } catch { /* closed */ }
+}
+
+// fallBackToRTP plays the RTP track's sound from now on, also after a rejoin
+// (its join no longer asks for the channel), and says why.
+function fallBackToRTP(reason) {
+  if (sound.path !== AUDIO_PATH.fast) return;
+  sound.path = AUDIO_PATH.rtp;
+  sound.fallback = reason;
+  window.couchplayAudioFallback = true;
+  body.dataset.audio = sound.path;
+  console.warn(`couchplay: ${reason}; playing the sound of the RTP audio track instead`);
+  closeFastChannel();
+  if (!video.srcObject) return; // attach plays it with sound
+  // Unmuting without a gesture would pause the video where autoplay with
+  // sound is not allowed: then the "Tap for sound" button does it.
+  if (sound.ctx?.state === 'running' || navigator.userActivation?.hasBeenActive) {
+    playVideo();
+  } else if (!padMode()) {
+    $('unmute').hidden = false;
+  }
+}
+
+// The fast path is given up when its packets stop (or never come) while the
+// RTP track still brings sound; when neither does (a crashed game, a dead
+// connection) there is nothing better to switch to.
+async function checkFastAudio() {
+  const pc = session.pc;
+  if (sound.path !== AUDIO_PATH.fast || !pc || pc.connectionState !== 'connected') return;
+  const now = performance.now();
+  sound.connectedAt ||= now;
+  let rtp = 0;
+  (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') rtp = s.packetsReceived; });
+  const flowing = rtp > sound.rtpPackets;
+  sound.rtpPackets = rtp;
+  if (!flowing || pc !== session.pc || sound.path !== AUDIO_PATH.fast) return;
+  if (!sound.lastAt && now - sound.connectedAt > AUDIO_START_MS) {
+    fallBackToRTP(sound.channel ? 'no packet came on the audio data channel' : 'the host opened no audio data channel');
+  } else if (sound.lastAt && now - sound.lastAt > AUDIO_STALL_MS) {
+    fallBackToRTP(`no packet on the audio data channel for ${AUDIO_STALL_MS} ms`);
+  }
+}
+if (sound.path === AUDIO_PATH.fast) setInterval(checkFastAudio, AUDIO_CHECK_MS);
+
+// iOS suspends the context when the page is hidden; back in view it may resume.
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && sound.ctx && sound.ctx.state !== 'running') sound.ctx.resume().catch(() => {});
+});
+
+function soundStats() {
+  if (sound.path !== AUDIO_PATH.fast) return sound.fallback ? `RTP track (fallback: ${sound.fallback})` : 'RTP track';
+  const b = sound.buffer;
+  const queued = b.queued === undefined ? '–' : `${(b.queued / AUDIO_RATE * 1000).toFixed(0)} ms queued`;
+  return `data channel + WebCodecs, ${queued}, ${b.underruns ?? 0} underruns, ${sound.late} late, ${sound.ctx?.state ?? 'no context'}`;
 }
 
 // ---------- leaving ----------
@@ -1646,6 +1848,15 @@ function exposeForTests() {
     get sticks() { return [...session.sticks]; },
     BTN,
     PLAYER_COLOURS,
+    // The sound path: which one plays, and the fast path's last WebAudio node
+    // (before the speakers), for tests and the bench to tap what is heard.
+    audio: {
+      get path() { return sound.path; },
+      get fallback() { return sound.fallback; },
+      get context() { return sound.ctx; },
+      get output() { return sound.output; },
+      get stats() { return { packets: sound.packets, late: sound.late, decoded: sound.decoded, ...sound.buffer }; },
+    },
   };
 }
 

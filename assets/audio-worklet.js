@@ -1,0 +1,87 @@
+// couchplay's jitter buffer for the sound that comes over the audio data
+// channel (app.js decodes it with WebCodecs and posts the PCM here). It plays
+// as soon as about one packet is queued: latency, not smoothness, is what a
+// game needs. An underrun plays silence and buffers again, each time a little
+// more (arrival is bursty: the host encodes once per emulated frame, one or
+// two 10 ms packets), and the margin shrinks back while no underrun comes.
+// More than maxFrames queued: the oldest is dropped, so latency cannot creep.
+
+const QUANTUM = 128; // WebAudio render quantum, frames
+const SHRINK_AFTER_S = 2; // seconds with no underrun before the margin shrinks one quantum
+const REPORT_EVERY_S = 0.5;
+
+class JitterBuffer extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const o = options.processorOptions;
+    this.minStart = o.startFrames; // ~1 packet
+    this.maxStart = o.maxStartFrames;
+    this.maxFrames = o.maxFrames; // ~40 ms
+    this.start = this.minStart;
+    this.queue = []; // {planes: Float32Array[], off}
+    this.queued = 0;
+    this.playing = false;
+    this.underruns = 0;
+    this.dropped = 0; // frames thrown away for being too old
+    this.calmSince = currentTime;
+    this.reportedAt = 0;
+    this.port.onmessage = ({ data }) => this.push(data);
+  }
+
+  push(planes) {
+    if (!planes.length || !planes[0].length) return;
+    this.queue.push({ planes, off: 0 });
+    this.queued += planes[0].length;
+    if (this.queued > this.maxFrames) {
+      // Too much queued (a burst after a stall): keep only the newest start frames.
+      while (this.queued > this.start && this.queue.length) {
+        const head = this.queue[0];
+        const left = head.planes[0].length - head.off;
+        const cut = Math.min(left, this.queued - this.start);
+        head.off += cut;
+        this.queued -= cut;
+        this.dropped += cut;
+        if (head.off >= head.planes[0].length) this.queue.shift();
+      }
+    }
+  }
+
+  process(inputs, outputs) {
+    const out = outputs[0];
+    const n = out[0].length;
+    if (!this.playing && this.queued >= this.start) this.playing = true;
+    if (this.playing) {
+      let i = 0;
+      while (i < n && this.queue.length) {
+        const head = this.queue[0];
+        const k = Math.min(head.planes[0].length - head.off, n - i);
+        for (let ch = 0; ch < out.length; ch++) {
+          const src = head.planes[Math.min(ch, head.planes.length - 1)];
+          out[ch].set(src.subarray(head.off, head.off + k), i);
+        }
+        i += k;
+        head.off += k;
+        this.queued -= k;
+        if (head.off >= head.planes[0].length) this.queue.shift();
+      }
+      if (i < n) {
+        // Underrun: the rest of the quantum stays silent (outputs start zeroed).
+        this.playing = false;
+        this.underruns++;
+        this.start = Math.min(this.maxStart, this.start + QUANTUM);
+        this.calmSince = currentTime;
+      }
+    }
+    if (currentTime - this.calmSince > SHRINK_AFTER_S && this.start > this.minStart) {
+      this.start = Math.max(this.minStart, this.start - QUANTUM);
+      this.calmSince = currentTime;
+    }
+    if (currentTime - this.reportedAt > REPORT_EVERY_S) {
+      this.reportedAt = currentTime;
+      this.port.postMessage({ queued: this.queued, start: this.start, underruns: this.underruns, dropped: this.dropped });
+    }
+    return true;
+  }
+}
+
+registerProcessor('couchplay-jitter', JitterBuffer);
