@@ -1638,7 +1638,7 @@ const AUDIO_CHANNELS = 2; // the host encodes stereo (stream.opusChannels)
 const AUDIO_PACKET_FRAMES = AUDIO_RATE / 100; // 10 ms
 const AUDIO_MAX_QUEUED_FRAMES = AUDIO_RATE * 40 / 1000; // more is dropped, oldest first
 const AUDIO_MAX_START_FRAMES = AUDIO_RATE * 25 / 1000; // the most the buffer waits for after underruns
-const AUDIO_DECODE_QUEUE = 4; // packets; a decoder further behind skips packets
+const AUDIO_DECODE_QUEUE = 10; // packets (100 ms); a decoder further behind skips packets
 const AUDIO_START_MS = 3000; // connected and no packet by then: fall back
 const AUDIO_STALL_MS = 1000; // no packet for this long while the RTP track has sound: fall back
 const AUDIO_CHECK_MS = 500;
@@ -1659,7 +1659,14 @@ async function audioOutput() {
   if (sound.node) return;
   if (!sound.ctx) {
     sound.ctx = new AudioContext({ sampleRate: AUDIO_RATE, latencyHint: 'interactive' });
-    if (sound.ctx.state !== 'running' && !padMode()) $('unmute').hidden = false; // autoplay with sound refused
+    // Suspended: autoplay with sound was refused, a tap resumes it (unmute).
+    // It may also start a moment later by itself, and iOS suspends it in the background.
+    const showTap = () => {
+      if (sound.path !== AUDIO_PATH.fast) return;
+      $('unmute').hidden = sound.ctx.state === 'running' || padMode();
+    };
+    sound.ctx.addEventListener('statechange', showTap);
+    showTap();
   }
   // The worklet gets PCM at the packets' rate: a context that runs at another one would play it at the wrong speed.
   if (sound.ctx.sampleRate !== AUDIO_RATE) throw new Error(`the audio output runs at ${sound.ctx.sampleRate} Hz`);

@@ -4,11 +4,14 @@
 // game needs. An underrun plays silence and buffers again, each time a little
 // more (arrival is bursty: the host encodes once per emulated frame, one or
 // two 10 ms packets), and the margin shrinks back while no underrun comes.
-// More than maxFrames queued: the oldest is dropped, so latency cannot creep.
+// Latency cannot creep: more than maxFrames queued drops the oldest at once,
+// and sound that stayed queued for a whole second without being needed (the
+// lowest level over the second) is dropped too: it is only delay.
 
 const QUANTUM = 128; // WebAudio render quantum, frames
 const SHRINK_AFTER_S = 2; // seconds with no underrun before the margin shrinks one quantum
 const REPORT_EVERY_S = 0.5;
+const TRIM_EVERY_S = 1;
 
 class JitterBuffer extends AudioWorkletProcessor {
   constructor(options) {
@@ -25,6 +28,8 @@ class JitterBuffer extends AudioWorkletProcessor {
     this.dropped = 0; // frames thrown away for being too old
     this.calmSince = currentTime;
     this.reportedAt = 0;
+    this.low = Infinity; // the least queued after a quantum since trimmedAt
+    this.trimmedAt = currentTime;
     this.port.onmessage = ({ data }) => this.push(data);
   }
 
@@ -32,17 +37,20 @@ class JitterBuffer extends AudioWorkletProcessor {
     if (!planes.length || !planes[0].length) return;
     this.queue.push({ planes, off: 0 });
     this.queued += planes[0].length;
-    if (this.queued > this.maxFrames) {
-      // Too much queued (a burst after a stall): keep only the newest start frames.
-      while (this.queued > this.start && this.queue.length) {
-        const head = this.queue[0];
-        const left = head.planes[0].length - head.off;
-        const cut = Math.min(left, this.queued - this.start);
-        head.off += cut;
-        this.queued -= cut;
-        this.dropped += cut;
-        if (head.off >= head.planes[0].length) this.queue.shift();
-      }
+    // Too much queued (a burst after a stall): keep only the newest start frames.
+    if (this.queued > this.maxFrames) this.drop(this.queued - this.start);
+  }
+
+  // drop throws away the oldest n frames.
+  drop(n) {
+    while (n > 0 && this.queue.length) {
+      const head = this.queue[0];
+      const cut = Math.min(head.planes[0].length - head.off, n);
+      head.off += cut;
+      this.queued -= cut;
+      this.dropped += cut;
+      n -= cut;
+      if (head.off >= head.planes[0].length) this.queue.shift();
     }
   }
 
@@ -70,7 +78,15 @@ class JitterBuffer extends AudioWorkletProcessor {
         this.underruns++;
         this.start = Math.min(this.maxStart, this.start + QUANTUM);
         this.calmSince = currentTime;
+        this.low = Infinity; // this second needed all it had
+        this.trimmedAt = currentTime;
       }
+    }
+    if (this.playing) this.low = Math.min(this.low, this.queued);
+    if (currentTime - this.trimmedAt > TRIM_EVERY_S) {
+      if (this.low !== Infinity && this.low > 2 * QUANTUM) this.drop(this.low - QUANTUM);
+      this.low = Infinity;
+      this.trimmedAt = currentTime;
     }
     if (currentTime - this.calmSince > SHRINK_AFTER_S && this.start > this.minStart) {
       this.start = Math.max(this.minStart, this.start - QUANTUM);

@@ -87,7 +87,9 @@ function firstFrameProbe() {
 }
 
 // Key -> frame and key -> sound: the page timestamps each keydown, watches
-// every presented frame's colour, and an AudioWorklet reports tone onsets.
+// every presented frame's colour, and an AudioWorklet reports tone onsets in
+// what the page plays: on the fast path its output node (window.couchplay.audio,
+// in the page's own AudioContext), on the RTP path the video's MediaStream.
 async function latencyProbe() {
   const v = document.getElementById('screen');
   const canvas = document.createElement('canvas');
@@ -128,9 +130,11 @@ async function latencyProbe() {
     }
     registerProcessor('onset', Onset);`;
   try {
-    const ctx = new AudioContext({ latencyHint: 'interactive' });
+    const fast = window.couchplay?.audio?.path === 'datachannel';
+    probe.path = fast ? 'datachannel' : 'rtp';
+    const ctx = fast ? window.couchplay.audio.context : new AudioContext({ latencyHint: 'interactive' });
     await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([worklet], { type: 'text/javascript' })));
-    const src = ctx.createMediaStreamSource(v.srcObject);
+    const src = fast ? window.couchplay.audio.output : ctx.createMediaStreamSource(v.srcObject);
     const node = new AudioWorkletNode(ctx, 'onset');
     const mute = ctx.createGain();
     mute.gain.value = 0;
@@ -175,11 +179,17 @@ async function navigationToFirstFrame(browser, host) {
   return results;
 }
 
-async function keyLatency(browser, host, presses = PRESSES) {
-  const page = await openPage(browser, host);
+// query '?audio=rtp' keeps the page on the RTP audio track (the "before").
+async function keyLatency(browser, host, presses = PRESSES, query = '') {
+  const page = await openPage(browser, host, query);
   await waitState(page, 'playing');
+  if (!query) {
+    await page.waitForFunction(() => window.couchplay.audio.stats.decoded > 0, null, { timeout: 15_000 })
+      .catch(() => log('the fast audio path did not start'));
+  }
   await page.evaluate(latencyProbe);
   const audioMode = await page.evaluate(() => window.__probe.audio);
+  const path = await page.evaluate(() => window.__probe.path);
   await page.waitForFunction(() => !window.__probe.white, null, { timeout: 15_000 });
   for (let i = 0; i < presses; i++) {
     // A random gap so presses land at every phase of the 60 Hz frame clock.
@@ -193,8 +203,9 @@ async function keyLatency(browser, host, presses = PRESSES) {
     await page.evaluate(() => { window.__probe.keydown = null; });
   }
   const probe = await page.evaluate(() => window.__probe);
+  const fast = await page.evaluate(() => window.couchplay.audio.stats);
   await page.context().close();
-  return { frame: probe.frame, sound: probe.sound, audioMode };
+  return { frame: probe.frame, sound: probe.sound, audioMode, path, fast };
 }
 
 // CPU of the host and its core child while `viewers` pages watch; RSS of both.
@@ -258,13 +269,20 @@ try {
   log(`key -> frame / sound, ${PRESSES} presses`);
   const key = await keyLatency(browser, host);
   raw.key = key;
+  log(`key -> sound on the RTP track (?audio=rtp), ${PRESSES} presses`);
+  const rtpKey = await keyLatency(browser, host, PRESSES, '?audio=rtp');
+  raw.rtpKey = rtpKey;
   const frame = key.frame.map((x) => x.presentation);
   const frameDisplay = key.frame.map((x) => x.display);
   rows.push([`key -> changed frame presented, median / p95 (n=${frame.length})`, `${ms(median(frame))} / ${ms(quantile(frame, 0.95))}`, '<= 20 / 30 ms']);
   rows.push(['  (expected display time)', `${ms(median(frameDisplay))} / ${ms(quantile(frameDisplay, 0.95))}`, '']);
-  rows.push([`key -> sound onset in WebAudio, median (n=${key.sound.length})`,
-    key.audioMode === 'worklet' ? ms(median(key.sound.map((x) => x.rendered))) : key.audioMode, '<= 45 ms']);
-  rows.push(['  (+ audio device output latency)', key.audioMode === 'worklet' ? ms(median(key.sound.map((x) => x.output))) : '', '']);
+  for (const [name, k] of [[`data channel + WebCodecs (played: ${key.path})`, key], [`RTP track, ?audio=rtp (played: ${rtpKey.path})`, rtpKey]]) {
+    rows.push([`key -> sound onset (${name}), median / p95 (n=${k.sound.length})`,
+      k.audioMode === 'worklet' ? `${ms(median(k.sound.map((x) => x.rendered)))} / ${ms(quantile(k.sound.map((x) => x.rendered), 0.95))}` : k.audioMode, '<= 45 ms']);
+    rows.push(['  (+ audio device output latency)', k.audioMode === 'worklet' ? ms(median(k.sound.map((x) => x.output))) : '', '']);
+  }
+  rows.push(['  fast path: packets / late / jitter-buffer underruns / dropped frames',
+    `${key.fast.packets} / ${key.fast.late} / ${key.fast.underruns ?? '–'} / ${key.fast.dropped ?? '–'}`, '']);
 
   log(`host CPU over ${CPU_SECONDS} s, one viewer`);
   const cpu = await hostCPU(browser, host);
@@ -300,8 +318,13 @@ try {
     raw.nesKey = nkey;
     const nframe = nkey.frame.map((x) => x.presentation);
     rows.push([`NES (nestopia): key -> changed frame, median / p95 (n=${nframe.length})`, `${ms(median(nframe))} / ${ms(quantile(nframe, 0.95))}`, '<= 20 / 30 ms']);
-    rows.push([`NES (nestopia): key -> sound onset, median (n=${nkey.sound.length})`,
+    rows.push([`NES (nestopia): key -> sound onset (data channel + WebCodecs, played: ${nkey.path}), median (n=${nkey.sound.length})`,
       nkey.audioMode === 'worklet' ? ms(median(nkey.sound.map((x) => x.rendered))) : nkey.audioMode, '<= 45 ms']);
+    log(`libretro: key -> sound on the RTP track, ${NES_PRESSES} presses`);
+    const nrtp = await keyLatency(browser, nes, NES_PRESSES, '?audio=rtp');
+    raw.nesRtpKey = nrtp;
+    rows.push([`NES (nestopia): key -> sound onset (RTP track, played: ${nrtp.path}), median (n=${nrtp.sound.length})`,
+      nrtp.audioMode === 'worklet' ? ms(median(nrtp.sound.map((x) => x.rendered))) : nrtp.audioMode, '<= 45 ms']);
     for (const viewers of [1, 4]) {
       log(`libretro: CPU over ${CPU_SECONDS} s, ${viewers} viewer(s)`);
       const c = await hostCPU(browser, nes, viewers);
