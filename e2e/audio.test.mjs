@@ -129,3 +129,32 @@ test('a page whose decoder cannot start falls back to the RTP track by itself an
     await page.context().close();
   }
 });
+
+test('a fast path that stalls falls back to the RTP track by itself', async () => {
+  // The page's audio channel goes quiet after 100 packets (1 s), as if the host stopped sending on it.
+  const init = () => {
+    const desc = Object.getOwnPropertyDescriptor(RTCDataChannel.prototype, 'onmessage');
+    Object.defineProperty(RTCDataChannel.prototype, 'onmessage', {
+      configurable: true,
+      get() { return desc.get.call(this); },
+      set(fn) {
+        if (this.label !== 'audio' || !fn) { desc.set.call(this, fn); return; }
+        let n = 0;
+        desc.set.call(this, (ev) => { if (++n <= 100) fn(ev); });
+      },
+    });
+  };
+  const page = await openPageWith(browser, host, { init });
+  try {
+    await waitState(page, 'playing');
+    await poll(() => page.evaluate(() => window.couchplay.audio.stats.decoded > 0), 'sound on the fast path first');
+    await poll(() => page.evaluate(() => window.couchplay.audio.path === 'rtp'), 'the fallback to the RTP track');
+    const st = await page.evaluate(() => ({ fallback: window.couchplay.audio.fallback, muted: document.getElementById('screen').muted }));
+    assert.match(st.fallback, /no packet on the audio data channel/);
+    assert.equal(st.muted, false, 'the RTP sound plays');
+    await installMeter(page, 'rtp');
+    await toneFollowsA(page);
+  } finally {
+    await page.context().close();
+  }
+});

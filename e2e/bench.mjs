@@ -264,7 +264,7 @@ try {
   rows.push(['page navigation -> first frame presented, median', ms(median(nav.map((x) => x.presentation))), '<= 250 ms']);
   rows.push(['  (expected display time)', ms(median(nav.map((x) => x.display))), '']);
   const steps = Object.keys(nav[0]?.marks || {});
-  rows.push(['  steps, median ms since navigation', steps.map((k) => `${k} ${median(nav.map((x) => x.marks[k] ?? NaN)).toFixed(0)}`).join(', '), '']);
+  rows.push(['  steps, median ms since navigation', steps.map((k) => `${k} ${median(nav.map((x) => x.marks[k]).filter(Number.isFinite)).toFixed(0)}`).join(', '), '']);
 
   log(`key -> frame / sound, ${PRESSES} presses`);
   const key = await keyLatency(browser, host);
