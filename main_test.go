@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -172,10 +173,18 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 }
 
-// With no --access the host is in code mode: the serving line carries the
-// room code and a join line the key; "kick N" on stdin is the window's Kick.
-func TestCodeModeIsTheDefaultAndPrintsCodeAndKey(t *testing.T) {
-	cmd := couchplay("--headless", "--no-mdns", "--listen", "127.0.0.1:0", "--rom", "builtin:testcard")
+// hostConsole is a headless couchplay a test runs, with a pipe to its stdin
+// console and its stderr lines.
+type hostConsole struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+func startConsole(t *testing.T, args ...string) *hostConsole {
+	t.Helper()
+	cmd := couchplay(args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -187,37 +196,64 @@ func TestCodeModeIsTheDefaultAndPrintsCodeAndKey(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	serving := regexp.MustCompile(`^couchplay: serving (http://127\.0\.0\.1:\d+/) \(room code \d{4}\)$`)
-	scanner := bufio.NewScanner(stderr)
-	var url, join string
-	for scanner.Scan() {
-		line := scanner.Text()
-		if m := serving.FindStringSubmatch(line); m != nil {
-			url = m[1]
-		}
-		if rest, ok := strings.CutPrefix(line, "couchplay: join "); ok {
-			join = rest
-			break
-		}
-	}
-	if url == "" || !strings.HasPrefix(join, url+"#key=") || len(join) < len(url)+len("#key=")+20 {
-		t.Fatalf("serving URL %q, join URL %q", url, join)
-	}
-	stdin.Write([]byte("kick 1\n"))
-	for scanner.Scan() {
-		if strings.Contains(scanner.Text(), "nobody holds that player slot") {
-			break
-		}
-	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	h := &hostConsole{t: t, cmd: cmd, stdin: stdin, lines: make(chan string, 64)}
 	go func() {
-		for scanner.Scan() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			h.lines <- sc.Text()
+		}
+		close(h.lines)
+	}()
+	return h
+}
+
+// next waits for a stderr line matching re and returns its submatches.
+func (h *hostConsole) next(re *regexp.Regexp) []string {
+	h.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case line, ok := <-h.lines:
+			if !ok {
+				h.t.Fatalf("couchplay exited before a line matching %v", re)
+			}
+			if m := re.FindStringSubmatch(line); m != nil {
+				return m
+			}
+		case <-timeout:
+			h.t.Fatalf("no line matching %v within 30 s", re)
+		}
+	}
+}
+
+func (h *hostConsole) command(line string) { h.stdin.Write([]byte(line + "\n")) }
+
+// stop sends SIGTERM and wants exit status 0.
+func (h *hostConsole) stop() {
+	h.t.Helper()
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	go func() {
+		for range h.lines {
 		}
 	}()
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v, want 0", err)
+	if err := h.cmd.Wait(); err != nil {
+		h.t.Fatalf("exit after SIGTERM: %v, want 0", err)
 	}
+}
+
+// With no --access the host is in code mode: the serving line carries the
+// room code and a join line the key; "kick N" on stdin is the window's Kick.
+func TestCodeModeIsTheDefaultAndPrintsCodeAndKey(t *testing.T) {
+	h := startConsole(t, "--headless", "--no-mdns", "--listen", "127.0.0.1:0", "--rom", "builtin:testcard")
+	url := h.next(regexp.MustCompile(`^couchplay: serving (http://127\.0\.0\.1:\d+/) \(room code \d{4}\)$`))[1]
+	join := h.next(regexp.MustCompile(`^couchplay: join (.*)$`))[1]
+	if !strings.HasPrefix(join, url+"#key=") || len(join) < len(url)+len("#key=")+20 {
+		t.Fatalf("serving URL %q, join URL %q", url, join)
+	}
+	h.command("kick 1")
+	h.next(regexp.MustCompile(`nobody holds that player slot`))
+	h.stop()
 }
 
 // Only a double-click (the window, no --listen) moves off a busy default port.
@@ -245,63 +281,18 @@ func TestNextPortsOnlyForTheDefaultPortInTheWindow(t *testing.T) {
 // a file saved meanwhile that opens access serves without a room code.
 func TestRestartReadsTheSettingsAgain(t *testing.T) {
 	data := t.TempDir()
-	cmd := couchplay("--headless", "--no-mdns", "--listen", "127.0.0.1:0", "--rom", "builtin:testcard", "--data", data)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	// next waits for a line matching re and returns it.
-	next := func(re *regexp.Regexp) string {
-		t.Helper()
-		timeout := time.After(30 * time.Second)
-		for {
-			select {
-			case line, ok := <-lines:
-				if !ok {
-					t.Fatalf("couchplay exited before a line matching %v", re)
-				}
-				if re.MatchString(line) {
-					return line
-				}
-			case <-timeout:
-				t.Fatalf("no line matching %v", re)
-			}
-		}
-	}
-	serving := regexp.MustCompile(`^couchplay: serving http://127\.0\.0\.1:\d+/`)
-	if first := next(serving); !strings.Contains(first, "(room code ") {
+	h := startConsole(t, "--headless", "--no-mdns", "--listen", "127.0.0.1:0", "--rom", "builtin:testcard", "--data", data)
+	serving := regexp.MustCompile(`^couchplay: serving http://127\.0\.0\.1:\d+/.*$`)
+	if first := h.next(serving)[0]; !strings.Contains(first, "(room code ") {
 		t.Fatalf("first start is not in code mode: %q", first)
 	}
 	if err := os.WriteFile(filepath.Join(data, "settings.toml"), []byte("access = \"open\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	stdin.Write([]byte("restart\n"))
-	next(regexp.MustCompile(`^couchplay: restarting with the saved settings$`))
-	if second := next(serving); strings.Contains(second, "room code") {
+	h.command("restart")
+	h.next(regexp.MustCompile(`^couchplay: restarting with the saved settings$`))
+	if second := h.next(serving)[0]; strings.Contains(second, "room code") {
 		t.Fatalf("after restart still in code mode: %q", second)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	go func() {
-		for range lines {
-		}
-	}()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v, want 0 (the same process, restarted)", err)
-	}
+	h.stop() // exit 0: the same process, restarted
 }
