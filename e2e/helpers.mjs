@@ -51,6 +51,18 @@ export function stopOnExit(proc, { group = false } = {}) {
   proc.once(group ? 'close' : 'exit', () => children.delete(proc));
 }
 
+// Hosts started without --data keep it in the user config dir: they get an
+// empty one of their own (one per test process, removed at exit), so a
+// developer's settings.toml or saves cannot change what a test sees.
+let configHome = null;
+function testConfigHome() {
+  if (!configHome) {
+    configHome = fs.mkdtempSync(path.join(os.tmpdir(), 'couchplay-e2e-config-'));
+    process.on('exit', () => fs.rmSync(configHome, { recursive: true, force: true }));
+  }
+  return configHome;
+}
+
 // Starts bin/couchplay on a free loopback port and resolves once /healthz answers.
 // rom: 'builtin:testcard' (default) or null for the built-in game.
 // https: serve with --https and --data dataDir (a fresh temp dir unless given);
@@ -80,7 +92,10 @@ async function spawnHost(accessArgs, { rom, extraArgs = [], ready, stdin = false
   const args = ['--headless', '--listen', '127.0.0.1:0', '--no-mdns', ...accessArgs];
   if (rom) args.push('--rom', rom);
   args.push(...extraArgs);
-  const proc = spawn(hostBinary, args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const proc = spawn(hostBinary, args, {
+    stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, XDG_CONFIG_HOME: testConfigHome() },
+  });
   stopOnExit(proc);
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });

@@ -89,7 +89,7 @@ until xdpyinfo -display "$display" >/dev/null 2>&1; do
 done
 echo "gui-smoke: Xvfb on $display (pid $xvfb_pid)"
 
-DISPLAY="$display" DBUS_SESSION_BUS_ADDRESS= "$bin" --listen 127.0.0.1:0 --no-mdns --access code --rom builtin:testcard \
+DISPLAY="$display" DBUS_SESSION_BUS_ADDRESS= "$bin" --listen 127.0.0.1:0 --no-mdns --access code --rom builtin:testcard --data "$out/gui-data" \
 	>"$out/gui-stdout.log" 2>"$out/gui-stderr.log" &
 app_pid=$!
 

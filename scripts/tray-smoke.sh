@@ -29,7 +29,7 @@ dbus-run-session -- bash -c '
 	"$WATCH" -timeout 30s >"$OUT/tray-watch.log" 2>&1 &
 	watch_pid=$!
 	for _ in $(seq 50); do grep -q watching "$OUT/tray-watch.log" && break; sleep 0.1; done
-	"$BIN" --listen 127.0.0.1:0 --no-mdns --access open >"$OUT/tray-app.log" 2>&1 &
+	"$BIN" --listen 127.0.0.1:0 --no-mdns --access open --data "$OUT/tray-data" >"$OUT/tray-app.log" 2>&1 &
 	app_pid=$!
 	status=0
 	wait "$watch_pid" || status=$?

@@ -53,7 +53,13 @@ func main() {
 }
 
 func run(bin string, cycles int) error {
-	host := exec.Command(bin, "--headless", "--listen", "127.0.0.1:0", "--no-mdns", "--access", "open", "--rom", "builtin:testcard")
+	data, err := os.MkdirTemp("", "couchplay-soak-") // its own settings and saves, not the user's
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(data)
+	host := exec.Command(bin, "--headless", "--listen", "127.0.0.1:0", "--no-mdns", "--access", "open", "--rom", "builtin:testcard",
+		"--data", data)
 	stderr, err := host.StderrPipe()
 	if err != nil {
 		return err
