@@ -177,16 +177,8 @@ export function launchBrowser(extraArgs = []) {
 
 // One player = one browser context (its own sessionStorage), with camera and
 // microphone granted: Chrome hides host/loopback ICE candidates otherwise.
-export async function openPage(browser, host, query = '') {
-  const origin = new URL(host.url).origin;
-  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
-  await context.grantPermissions(['camera', 'microphone'], { origin });
-  const page = await context.newPage();
-  page.consoleLog = [];
-  page.on('console', (m) => page.consoleLog.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
-  await page.goto(new URL(query, host.url).href);
-  return page;
+export function openPage(browser, host, query = '') {
+  return openURL(browser, new URL(query, host.url).href);
 }
 
 export async function waitState(page, state, timeout = WAIT_MS) {
@@ -368,17 +360,8 @@ export function childProcesses(pid) {
 
 // Like openPage, but runs init (a function or source) in the page before any
 // of its own scripts, on every load of the context.
-export async function openPageWith(browser, host, { query = '', init } = {}) {
-  const origin = new URL(host.url).origin;
-  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
-  await context.grantPermissions(['camera', 'microphone'], { origin });
-  if (init) await context.addInitScript(init);
-  const page = await context.newPage();
-  page.consoleLog = [];
-  page.on('console', (m) => page.consoleLog.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => page.consoleLog.push(`pageerror: ${e.message}`));
-  await page.goto(new URL(query, host.url).href);
-  return page;
+export function openPageWith(browser, host, { query = '', init } = {}) {
+  return openURL(browser, new URL(query, host.url).href, { init });
 }
 
 // A TCP proxy on loopback in front of the host (signalling only: WebRTC media
@@ -475,11 +458,14 @@ export async function startCodeHost({ rom = 'builtin:testcard', extraArgs = [] }
   return waitHealthy(host);
 }
 
-// Opens a page at an absolute URL (a join URL with #key=…) in a fresh context.
-export async function openURL(browser, url) {
+// Opens a page at an absolute URL (a join URL with #key=…) in a fresh
+// context (camera and microphone granted; init: a script run before the
+// page's own), collecting its console in page.consoleLog.
+export async function openURL(browser, url, { init } = {}) {
   const origin = new URL(url).origin;
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
   await context.grantPermissions(['camera', 'microphone'], { origin });
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   page.consoleLog = [];
   page.on('console', (m) => page.consoleLog.push(`${m.type()}: ${m.text()}`));

@@ -5,7 +5,7 @@
 //
 // usage: node e2e/hold-button.mjs URL
 import readline from 'node:readline';
-import { launchBrowser, waitState, waitColour } from './helpers.mjs';
+import { launchBrowser, openURL, waitState, waitColour } from './helpers.mjs';
 
 const url = process.argv[2];
 if (!url) {
@@ -14,11 +14,7 @@ if (!url) {
 }
 const browser = await launchBrowser();
 try {
-  const origin = new URL(url).origin;
-  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
-  await context.grantPermissions(['camera', 'microphone'], { origin });
-  const page = await context.newPage();
-  await page.goto(url);
+  const page = await openURL(browser, url);
   await waitState(page, 'playing');
   await waitColour(page, 'black'); // media flows: the test card with nobody pressing
   console.log('playing');
