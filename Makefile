@@ -13,7 +13,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
 TEST_DEBS  := cc65 curl dbus-daemon iproute2 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
-.PHONY: all run build deps test-deps testdata test vet unit e2e gui-smoke tray-smoke package-smoke bench fuzz soak package install clean
+.PHONY: all run build relay deps test-deps testdata test vet unit e2e gui-smoke tray-smoke package-smoke bench fuzz soak package install clean
 
 # Test data made here, never committed: Debian's libretro cores (unpacked, without
 # RetroArch) in a cache kept across runs, the NES test ROM (cc65) and the C test
@@ -29,6 +29,11 @@ deps:
 
 build: deps
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS) -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+# The living-room relay for e2e and bench: a TURN server on loopback whose
+# relayed packets pass through emulated lossy, jittery, rate-capped links.
+relay: deps
+	$(GO) build $(GOFLAGS) -o bin/lossyturn ./internal/lossyturn
 
 # Starts the window; with no display it says so and serves headless.
 run: build
@@ -55,7 +60,7 @@ vet:
 unit: testdata
 	$(GO) test $(GOFLAGS) -race -count=1 -timeout 5m ./...
 
-e2e: build testdata
+e2e: build relay testdata
 	cd e2e && node --test --test-concurrency=1 ./
 
 gui-smoke: build test-deps
@@ -66,7 +71,7 @@ tray-smoke: build
 	$(GO) build $(GOFLAGS) -o bin/traywatch ./internal/traywatch
 	scripts/tray-smoke.sh $(BIN) bin/traywatch e2e/out
 
-bench: test-deps build testdata
+bench: test-deps build relay testdata
 	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchtime 2s ./stream/ ./emu/ ./emu/libretro/
 	node e2e/bench.mjs
 

@@ -1169,24 +1169,44 @@ function currentBits() {
 const inputKey = (bits, sticks) => `${bits} ${sticks.join(' ')}`;
 const sticksCentred = (sticks) => sticks.every((v) => v === 0);
 
-// The data channel is unordered with no retransmits, so a lost message is
-// repaired by the next one: while any button is held or a stick is off centre, the full state goes out
-// again every INPUT_REPEAT_MS, and after everything is released the empty state
-// goes out again at these times after the release (a lost release is repaired
-// within 200 ms), then nothing until the next change.
+// The data channel is unordered with no retransmits (a retransmit after a
+// loss would come a round trip late), so a lost message is repaired by a copy:
+// each change goes out at once and again INPUT_COPIES_MS later, the copies
+// with the same sequence number (the host drops one it already has). On a
+// Wi-Fi losing 5 % of packets a press then reaches the host a few ms late at
+// worst, not a resend period later. While any button is held or a stick is
+// off centre, the full state also goes out every INPUT_REPEAT_MS (a fresh
+// number); after everything is released the empty state goes out again at
+// RELEASE_REPEAT_MS, then nothing until the next change.
+const INPUT_COPIES_MS = [4, 10, 20];
 const INPUT_REPEAT_MS = 100;
 const RELEASE_REPEAT_MS = [50, 100, 200];
 let inputTimer = 0;
 let releaseRepeats = 0; // empty-state repeats sent since the release
+let copyTimers = []; // the pending copies of the last change
+const inputStats = { changes: 0, copies: 0, repeats: 0 };
 
 // Sends the full pad state when it changed (or when forced after the channel opened).
 function flushInput() {
   const bits = currentBits(), sticks = session.sticks;
   if (inputKey(bits, sticks) === session.sent) return;
-  if (!sendInput(bits, sticks)) return;
+  const msg = sendInput(bits, sticks);
+  if (!msg) return;
+  inputStats.changes++;
+  sendCopies(msg);
   clearTimeout(inputTimer);
   releaseRepeats = 0;
   inputTimer = setTimeout(repeatInput, bits || !sticksCentred(sticks) ? INPUT_REPEAT_MS : RELEASE_REPEAT_MS[0]);
+}
+
+// sendCopies sends msg again at INPUT_COPIES_MS, unless the state changed meanwhile.
+function sendCopies(msg) {
+  for (const t of copyTimers) clearTimeout(t);
+  const ch = session.channel, key = session.sent;
+  copyTimers = INPUT_COPIES_MS.map((ms) => setTimeout(() => {
+    if (session.channel !== ch || session.sent !== key || ch.readyState !== 'open') return;
+    try { ch.send(msg); inputStats.copies++; } catch { /* closed: its next open sends the state */ }
+  }, ms));
 }
 
 function repeatInput() {
@@ -1194,6 +1214,7 @@ function repeatInput() {
   const bits = currentBits(), sticks = session.sticks;
   if (inputKey(bits, sticks) !== session.sent) { flushInput(); return; }
   if (!sendInput(bits, sticks)) return; // the channel closed: its next open sends the state
+  inputStats.repeats++;
   if (bits || !sticksCentred(sticks)) {
     inputTimer = setTimeout(repeatInput, INPUT_REPEAT_MS);
   } else if (++releaseRepeats < RELEASE_REPEAT_MS.length) {
@@ -1201,10 +1222,11 @@ function repeatInput() {
   }
 }
 
-// One input message (a fresh sequence number, the full state); false if it could not go out.
+// One input message (a fresh sequence number, the full state); returns the
+// message sent, or null if it could not go out.
 function sendInput(bits, sticks) {
   const ch = session.channel;
-  if (!ch || ch.readyState !== 'open') return false;
+  if (!ch || ch.readyState !== 'open') return null;
   session.seq = (session.seq + 1) & 0xff;
   const analog = !sticksCentred(sticks);
   const view = new DataView(new ArrayBuffer(analog ? INPUT_ANALOG_SIZE : INPUT_SIZE));
@@ -1212,13 +1234,14 @@ function sendInput(bits, sticks) {
   view.setUint8(1, session.seq);
   view.setUint16(2, bits, true);
   if (analog) sticks.forEach((v, i) => view.setInt16(4 + 2 * i, v, true));
+  const msg = new Uint8Array(view.buffer);
   try {
-    ch.send(new Uint8Array(view.buffer));
+    ch.send(msg);
     session.sent = inputKey(bits, sticks);
-    return true;
+    return msg;
   } catch (err) {
     console.warn('couchplay: input not sent', err);
-    return false;
+    return null;
   }
 }
 
@@ -1853,6 +1876,8 @@ function exposeForTests() {
     get buttons() { return currentBits(); },
     // The gamepad sticks the page holds now: left X, left Y, right X, right Y.
     get sticks() { return [...session.sticks]; },
+    // Input messages sent: changes, their copies, periodic repeats.
+    get inputStats() { return { ...inputStats }; },
     BTN,
     PLAYER_COLOURS,
     // The sound path: which one plays, and the fast path's last WebAudio node

@@ -473,3 +473,68 @@ export async function openURL(browser, url, { init } = {}) {
   await page.goto(url);
   return page;
 }
+
+// ---------- the living room: a lossy relay (internal/lossyturn) ----------
+
+export const relayBinary = process.env.COUCHPLAY_RELAY_BIN || path.join(repoRoot, 'bin', 'lossyturn');
+
+// Starts bin/lossyturn on a free loopback port with conditions { up, down }
+// (netem.Conditions: loss, burst, delayMs, jitterMs, reorder, rateKbps; up is
+// browser -> host). The handle has port, set({up, down}), stats() and stop().
+export async function startRelay({ up = {}, down = {}, seed = 1 } = {}) {
+  if (!fs.existsSync(relayBinary)) throw new Error(`${relayBinary} is missing: run make build first`);
+  const proc = spawn(relayBinary, ['-up', JSON.stringify(up), '-down', JSON.stringify(down), '-seed', String(seed)],
+    { stdio: ['pipe', 'pipe', 'pipe'] });
+  stopOnExit(proc);
+  let out = '', err = '';
+  const waiters = []; // resolve functions waiting for the next reply line
+  proc.stderr.on('data', (d) => { err += d; });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lossyturn did not start:\n${err}`)), START_MS);
+    proc.stdout.on('data', (d) => {
+      out += d;
+      let nl;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        const m = line.match(/^lossyturn: listening 127\.0\.0\.1:(\d+)$/);
+        if (m) { clearTimeout(timer); resolve(Number(m[1])); } else waiters.shift()?.(line);
+      }
+    });
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`lossyturn exited (${code}):\n${err}`)); });
+  });
+  const ask = (line) => new Promise((resolve) => { waiters.push(resolve); proc.stdin.write(`${line}\n`); });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  return {
+    port,
+    pid: proc.pid,
+    async set(conditions) {
+      const reply = await ask(`set ${JSON.stringify(conditions)}`);
+      if (reply !== 'ok') throw new Error(`lossyturn set: ${reply}`);
+    },
+    async stats() { return JSON.parse((await ask('stats')).replace(/^stats /, '')); },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+// An init script that makes every RTCPeerConnection of the page use only the
+// relay on port: all its media then goes through the emulated link.
+export function relayInit(port) {
+  return `(() => {
+    const Native = window.RTCPeerConnection;
+    const relay = { urls: 'turn:127.0.0.1:${port}?transport=udp', username: 'couchplay', credential: 'couchplay' };
+    class RelayedPeerConnection extends Native {
+      constructor(config = {}) { super({ ...config, iceServers: [relay], iceTransportPolicy: 'relay' }); }
+    }
+    window.RTCPeerConnection = RelayedPeerConnection;
+  })();`;
+}
+
+// Opens the host's page with its media through the relay.
+export function openRelayedPage(browser, host, relay, query = '') {
+  return openURL(browser, host.url + query, { init: relayInit(relay.port) });
+}

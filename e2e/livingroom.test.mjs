@@ -1,0 +1,67 @@
+// The living room, not loopback: the page's media goes through a lossy relay
+// (internal/lossyturn: a TURN server on 127.0.0.1 with netem links, the page
+// forced onto it with iceTransportPolicy "relay"). Behaviour only: every press
+// arrives, the video rate falls under a cap, the sound buffer grows after
+// underruns and shrinks again. Figures live in make bench.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHost, launchBrowser, waitState, waitSlot, poll, health, closeAll, startRelay, openRelayedPage, WAIT_MS } from './helpers.mjs';
+
+let browser;
+before(async () => { browser = await launchBrowser(); });
+after(() => closeAll(browser, null));
+
+// In the page: counts presented frames that are white (the test card while
+// player 1 holds A), so a test can tell whether a press reached the host.
+function watchWhite() {
+  const v = document.getElementById('screen');
+  const c = document.createElement('canvas');
+  c.width = 4; c.height = 4;
+  const g = c.getContext('2d', { willReadFrequently: true });
+  window.__white = { frames: 0, white: 0, isWhite: false };
+  const tick = () => {
+    g.drawImage(v, 0, 0, 4, 4);
+    const d = g.getImageData(1, 1, 1, 1).data;
+    const w = window.__white;
+    w.frames++;
+    w.isWhite = d[0] > 180 && d[1] > 180 && d[2] > 180;
+    if (w.isWhite) w.white++;
+    v.requestVideoFrameCallback(tick);
+  };
+  v.requestVideoFrameCallback(tick);
+}
+
+test('every short press reaches the host through an uplink that loses 15 % of its packets', async () => {
+  const host = await startHost();
+  // Only the uplink (input) loses: a press missing from the picture is then a press the host never saw.
+  const relay = await startRelay({ up: { loss: 0.15, delayMs: 5, jitterMs: 5 }, down: { delayMs: 5 } });
+  try {
+    const page = await openRelayedPage(browser, host, relay);
+    await waitState(page, 'playing');
+    assert.equal(await waitSlot(page), '1');
+    await page.evaluate(watchWhite);
+    await page.waitForFunction(() => window.__white.frames > 10 && !window.__white.isWhite, null, { timeout: WAIT_MS });
+    const PRESSES = 20;
+    const missed = [];
+    for (let i = 0; i < PRESSES; i++) {
+      const before = await page.evaluate(() => window.__white.white);
+      // 40 ms: shorter than the 100 ms periodic resend, so only the copies of
+      // the change can save a press whose first message is lost.
+      await page.keyboard.down('KeyX');
+      await page.waitForTimeout(40);
+      await page.keyboard.up('KeyX');
+      const seen = await page.waitForFunction((n) => window.__white.white > n, before, { timeout: 2000 })
+        .then(() => true, () => false);
+      if (!seen) missed.push(i);
+      await page.waitForFunction(() => !window.__white.isWhite, null, { timeout: WAIT_MS });
+    }
+    const stats = await relay.stats();
+    // The link really lost packets (a relay that loses nothing tests nothing).
+    assert.ok(stats.up.lost > 10, `the relay lost only ${stats.up.lost} uplink packets: ${JSON.stringify(stats)}`);
+    assert.deepEqual(missed, [], `presses the host never saw (of ${PRESSES}); relay ${JSON.stringify(stats)}; page sent ${JSON.stringify(await page.evaluate(() => window.couchplay.inputStats))}`);
+    await page.context().close();
+  } finally {
+    await relay.stop();
+    await host.stop();
+  }
+});
