@@ -6,12 +6,17 @@
 // with 1 and 4 viewers (the per-frame core and IPC times come from the Go
 // benchmark BenchmarkNESFrame).
 //
+// The living-room rows run the same presses through bin/lossyturn (a TURN
+// relay on loopback with emulated loss, jitter and a rate cap in each
+// direction; the page is forced onto it), and a held tone counts sound gaps.
+//
 //   node e2e/bench.mjs [--loads 10] [--presses 30] [--sessions 20] [--cpu-seconds 10]
+//                      [--lr-presses 20] [--lr-runs 2] [--hold-seconds 30] [--only all|livingroom]
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { startHost, launchBrowser, openPage, waitState, health, poll, repoRoot } from './helpers.mjs';
+import { startHost, launchBrowser, openPage, waitState, health, poll, repoRoot, startRelay, openRelayedPage } from './helpers.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -20,6 +25,11 @@ const { values: opt } = parseArgs({
     sessions: { type: 'string', default: '20' },
     'cpu-seconds': { type: 'string', default: '10' },
     'nes-presses': { type: 'string', default: '15' },
+    'lr-presses': { type: 'string', default: '20' },
+    'lr-runs': { type: 'string', default: '2' },
+    'hold-seconds': { type: 'string', default: '30' },
+    // livingroom: only the lossy-relay rows (and the held tone); all: everything
+    only: { type: 'string', default: 'all' },
   },
 });
 const LOADS = Number(opt.loads);
@@ -27,6 +37,9 @@ const PRESSES = Number(opt.presses);
 const SESSIONS = Number(opt.sessions);
 const CPU_SECONDS = Number(opt['cpu-seconds']);
 const NES_PRESSES = Number(opt['nes-presses']);
+const LR_PRESSES = Number(opt['lr-presses']);
+const LR_RUNS = Number(opt['lr-runs']);
+const HOLD_SECONDS = Number(opt['hold-seconds']);
 const CORES = process.env.COUCHPLAY_CORES_CACHE || '/var/cache/couchplay-test-cores';
 const TESTDATA = process.env.COUCHPLAY_TEST_DATA || path.join(repoRoot, 'e2e', 'out', 'testdata');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -95,7 +108,8 @@ async function latencyProbe() {
   const canvas = document.createElement('canvas');
   canvas.width = 8; canvas.height = 8;
   const g = canvas.getContext('2d', { willReadFrequently: true });
-  const probe = window.__probe = { keydown: null, frame: [], sound: [], white: false, tone: false, audio: 'none' };
+  const probe = window.__probe = { keydown: null, frame: [], sound: [], white: false, tone: false, audio: 'none',
+    frames: 0, lastFrameAt: 0, freezes: [], started: performance.now(), toneOffs: 0, holding: false };
   window.addEventListener('keydown', (e) => {
     if (e.code === 'KeyX' && !e.repeat) { probe.keydown = e.timeStamp; probe.gotFrame = false; probe.gotSound = false; }
   }, true);
@@ -110,6 +124,10 @@ async function latencyProbe() {
       probe.frame.push({ display: m.expectedDisplayTime - probe.keydown, presentation: m.presentationTime - probe.keydown });
     }
     probe.white = white;
+    // A freeze: more than 200 ms between two presented frames (the host sends 60 a second).
+    if (probe.lastFrameAt && now - probe.lastFrameAt > 200) probe.freezes.push(now - probe.lastFrameAt);
+    probe.lastFrameAt = now;
+    probe.frames++;
     v.requestVideoFrameCallback(onFrame);
   };
   v.requestVideoFrameCallback(onFrame);
@@ -141,6 +159,7 @@ async function latencyProbe() {
     src.connect(node).connect(mute).connect(ctx.destination);
     await ctx.resume();
     node.port.onmessage = ({ data }) => {
+      if (probe.holding && probe.tone && !data.on) probe.toneOffs++; // a gap heard while the tone is held
       probe.tone = data.on;
       if (!data.on || probe.keydown === null || probe.gotSound) return;
       // The worklet posts from the render thread as it processes the quantum, so
@@ -180,14 +199,16 @@ async function navigationToFirstFrame(browser, host) {
 }
 
 // query '?audio=rtp' keeps the page on the RTP audio track (the "before").
-async function keyLatency(browser, host, presses = PRESSES, query = '') {
-  const page = await openPage(browser, host, query);
+// open: how the page is opened (default: straight to the host).
+async function keyLatency(browser, host, presses = PRESSES, query = '', open = () => openPage(browser, host, query)) {
+  const page = await open();
   await waitState(page, 'playing');
   if (!query) {
     await page.waitForFunction(() => window.couchplay.audio.stats.decoded > 0, null, { timeout: 15_000 })
       .catch(() => log('the fast audio path did not start'));
   }
   await page.evaluate(latencyProbe);
+  const fastBefore = await page.evaluate(() => window.couchplay.audio.stats);
   const audioMode = await page.evaluate(() => window.__probe.audio);
   const path = await page.evaluate(() => window.__probe.path);
   await page.waitForFunction(() => !window.__probe.white, null, { timeout: 15_000 });
@@ -202,10 +223,12 @@ async function keyLatency(browser, host, presses = PRESSES, query = '') {
       .catch(() => log(`press ${i}: picture/tone did not stop within 15 s`));
     await page.evaluate(() => { window.__probe.keydown = null; });
   }
-  const probe = await page.evaluate(() => window.__probe);
+  const probe = await page.evaluate(() => ({ ...window.__probe, seconds: (performance.now() - window.__probe.started) / 1000 }));
   const fast = await page.evaluate(() => window.couchplay.audio.stats);
   await page.context().close();
-  return { frame: probe.frame, sound: probe.sound, audioMode, path, fast };
+  // The next page must get slot 1 (player 1's A is what turns the card white).
+  await poll(async () => (await health(host)).players === 0, 'the bench page to leave');
+  return { frame: probe.frame, sound: probe.sound, audioMode, path, fast, fastBefore, freezes: probe.freezes, seconds: probe.seconds, presses };
 }
 
 // CPU of the host and its core child while `viewers` pages watch; RSS of both.
@@ -247,6 +270,107 @@ function outDir() {
   return dir;
 }
 
+// ---------- the living room: a lossy relay ----------
+
+// Each condition holds in both directions (delay and jitter are one way).
+const LIVING_ROOM = [
+  ['relay, no loss', {}, { white: '', tone: '<= 35 ms' }],
+  ['2 % loss, 5 ± 5 ms', { loss: 0.02, delayMs: 5, jitterMs: 5 }, { white: 'p95 <= 45 ms', tone: '<= 45 ms' }],
+  ['5 % loss, 10 ± 10 ms', { loss: 0.05, delayMs: 10, jitterMs: 10 }, { white: 'p95 <= 75 ms', tone: '<= 55 ms' }],
+  ['10 % loss in bursts (mean 5), 10 ± 10 ms', { loss: 0.1, burst: 5, delayMs: 10, jitterMs: 10 }, { white: 'p95 <= 100 ms', tone: '' }],
+];
+const RATE_CAP_KBPS = 1000;
+
+const perMinute = (n, seconds) => (seconds > 0 ? (n * 60) / seconds : NaN);
+const fastGaps = (fast) => fast.gaps ?? fast.underruns ?? 0;
+const gapsDuring = (k) => fastGaps(k.fast) - fastGaps(k.fastBefore);
+
+async function livingRoom(browser, host) {
+  for (const [name, cond, goal] of LIVING_ROOM) {
+    for (let run = 1; run <= LR_RUNS; run++) {
+      log(`living room: ${name}, run ${run}, ${LR_PRESSES} presses`);
+      const relay = await startRelay({ up: cond, down: cond, seed: run });
+      const k = await keyLatency(browser, host, LR_PRESSES, '', () => openRelayedPage(browser, host, relay));
+      const stats = await relay.stats();
+      await relay.stop();
+      raw[`livingRoom ${name} ${run}`] = { ...k, relay: stats };
+      const frame = k.frame.map((x) => x.presentation);
+      const tone = k.sound.map((x) => x.rendered);
+      const lost = k.presses - frame.length;
+      rows.push([`${name} (run ${run}): key -> white median / p95, tone median`,
+        `${ms(median(frame))} / ${ms(quantile(frame, 0.95))}, ${ms(median(tone))} (${k.path})`, [goal.white, goal.tone].filter(Boolean).join('; ')]);
+      rows.push([`  freezes > 200 ms / sound gaps (per minute) / presses lost`,
+        `${k.freezes.length} (${perMinute(k.freezes.length, k.seconds).toFixed(1)}/min) / ${gapsDuring(k)} (${perMinute(gapsDuring(k), k.seconds).toFixed(1)}/min) / ${lost}`,
+        '<= 1 freeze, <= 4 gaps a minute; 0 lost']);
+      rows.push(['  relay: down sent / lost, up sent / lost',
+        `${stats.down.sent} / ${stats.down.lost + stats.down.overflow}, ${stats.up.sent} / ${stats.up.lost + stats.up.overflow}`, '']);
+    }
+  }
+  await rateCap(browser, host);
+  await heldTone(browser, host);
+}
+
+// A link that drops to RATE_CAP_KBPS while a page watches: how long until the
+// host's encoder is under it (/healthz videoKbps), and the freezes meanwhile.
+async function rateCap(browser, host) {
+  log(`living room: rate cap ${RATE_CAP_KBPS} kbit/s`);
+  const relay = await startRelay({});
+  const page = await openRelayedPage(browser, host, relay);
+  try {
+    await waitState(page, 'playing');
+    await page.evaluate(latencyProbe);
+    await sleep(2000);
+    const before = (await health(host)).videoKbps;
+    await relay.set({ up: { rateKbps: RATE_CAP_KBPS }, down: { rateKbps: RATE_CAP_KBPS } });
+    const t0 = performance.now();
+    let adapted = NaN;
+    const series = [];
+    while (performance.now() - t0 < 10_000) {
+      const kbps = (await health(host)).videoKbps;
+      series.push([Math.round(performance.now() - t0), kbps]);
+      if (Number.isNaN(adapted) && kbps !== undefined && kbps <= RATE_CAP_KBPS * 0.9) adapted = performance.now() - t0;
+      await sleep(100);
+    }
+    const probe = await page.evaluate(() => window.__probe);
+    const stats = await relay.stats();
+    raw.rateCap = { before, series, freezes: probe.freezes, relay: stats };
+    rows.push([`rate cap ${RATE_CAP_KBPS} kbit/s: encoder under 90 % of it after / freezes in 10 s`,
+      `${Number.isNaN(adapted) ? 'never' : ms(adapted)} (from ${before ?? '?'} to ${series.at(-1)?.[1] ?? '?'} kbit/s) / ${probe.freezes.length}`, 'adapts within 3 s; <= 1 freeze']);
+  } finally {
+    await page.context().close();
+    await relay.stop();
+    await poll(async () => (await health(host)).players === 0, 'the bench page to leave');
+  }
+}
+
+// A tone held for HOLD_SECONDS on loopback: the gaps the fast path's buffer had
+// (underruns, concealed or not) and the ones heard (the onset probe saw the tone stop).
+async function heldTone(browser, host) {
+  log(`held tone: ${HOLD_SECONDS} s`);
+  const page = await openPage(browser, host);
+  try {
+    await waitState(page, 'playing');
+    await page.waitForFunction(() => window.couchplay.audio.stats.decoded > 0, null, { timeout: 15_000 }).catch(() => {});
+    await page.evaluate(latencyProbe);
+    await page.keyboard.down('KeyX');
+    await page.waitForFunction(() => window.__probe.tone, null, { timeout: 15_000 });
+    const before = await page.evaluate(() => window.couchplay.audio.stats);
+    await page.evaluate(() => { window.__probe.holding = true; });
+    await sleep(HOLD_SECONDS * 1000);
+    const heard = await page.evaluate(() => { window.__probe.holding = false; return window.__probe.toneOffs; });
+    const after = await page.evaluate(() => window.couchplay.audio.stats);
+    await page.keyboard.up('KeyX');
+    const path = await page.evaluate(() => window.couchplay.audio.path);
+    raw.heldTone = { before, after, heard, path };
+    rows.push([`held tone ${HOLD_SECONDS} s on loopback (${path}): buffer underruns / silences heard`,
+      `${fastGaps(after) - fastGaps(before)} / ${heard}`, '<= 1 gap a minute']);
+    rows.push(['  sound buffer at the end: queued / target', `${after.queuedMs ?? '–'} / ${after.targetMs ?? '–'} ms`, '']);
+  } finally {
+    await page.context().close();
+    await poll(async () => (await health(host)).players === 0, 'the bench page to leave');
+  }
+}
+
 // ---------- main ----------
 
 const browser = await launchBrowser();
@@ -258,83 +382,86 @@ try {
   hosts.push(host);
   log(`host ${host.url} pid ${host.pid}`);
 
-  log(`navigation -> first frame, ${LOADS} loads`);
-  const nav = await navigationToFirstFrame(browser, host);
-  raw.navigation = nav;
-  rows.push(['page navigation -> first frame presented, median', ms(median(nav.map((x) => x.presentation))), '<= 250 ms']);
-  rows.push(['  (expected display time)', ms(median(nav.map((x) => x.display))), '']);
-  const steps = Object.keys(nav[0]?.marks || {});
-  rows.push(['  steps, median ms since navigation', steps.map((k) => `${k} ${median(nav.map((x) => x.marks[k]).filter(Number.isFinite)).toFixed(0)}`).join(', '), '']);
+  await livingRoom(browser, host);
+  if (opt.only === 'all') {
+    log(`navigation -> first frame, ${LOADS} loads`);
+    const nav = await navigationToFirstFrame(browser, host);
+    raw.navigation = nav;
+    rows.push(['page navigation -> first frame presented, median', ms(median(nav.map((x) => x.presentation))), '<= 250 ms']);
+    rows.push(['  (expected display time)', ms(median(nav.map((x) => x.display))), '']);
+    const steps = Object.keys(nav[0]?.marks || {});
+    rows.push(['  steps, median ms since navigation', steps.map((k) => `${k} ${median(nav.map((x) => x.marks[k]).filter(Number.isFinite)).toFixed(0)}`).join(', '), '']);
 
-  log(`key -> frame / sound, ${PRESSES} presses`);
-  const key = await keyLatency(browser, host);
-  raw.key = key;
-  log(`key -> sound on the RTP track (?audio=rtp), ${PRESSES} presses`);
-  const rtpKey = await keyLatency(browser, host, PRESSES, '?audio=rtp');
-  raw.rtpKey = rtpKey;
-  const frame = key.frame.map((x) => x.presentation);
-  const frameDisplay = key.frame.map((x) => x.display);
-  rows.push([`key -> changed frame presented, median / p95 (n=${frame.length})`, `${ms(median(frame))} / ${ms(quantile(frame, 0.95))}`, '<= 20 / 30 ms']);
-  rows.push(['  (expected display time)', `${ms(median(frameDisplay))} / ${ms(quantile(frameDisplay, 0.95))}`, '']);
-  for (const [name, k] of [[`data channel + WebCodecs (played: ${key.path})`, key], [`RTP track, ?audio=rtp (played: ${rtpKey.path})`, rtpKey]]) {
-    rows.push([`key -> sound onset (${name}), median / p95 (n=${k.sound.length})`,
-      k.audioMode === 'worklet' ? `${ms(median(k.sound.map((x) => x.rendered)))} / ${ms(quantile(k.sound.map((x) => x.rendered), 0.95))}` : k.audioMode, '<= 45 ms']);
-    rows.push(['  (+ audio device output latency)', k.audioMode === 'worklet' ? ms(median(k.sound.map((x) => x.output))) : '', '']);
-  }
-  rows.push(['  fast path: packets / late / jitter-buffer underruns / dropped frames',
-    `${key.fast.packets} / ${key.fast.late} / ${key.fast.underruns ?? '–'} / ${key.fast.dropped ?? '–'}`, '']);
-
-  log(`host CPU over ${CPU_SECONDS} s, one viewer`);
-  const cpu = await hostCPU(browser, host);
-  raw.cpu = cpu;
-  rows.push(['host CPU, 1 viewer, testcard (idle black)', `${cpu.idle.toFixed(1)} % of a core`, '<= 5 %']);
-  rows.push(['host RSS, 1 viewer', `${(cpu.rss / 1024).toFixed(1)} MiB`, '—']);
-
-  log(`RSS growth over ${SESSIONS} join/leave sessions`);
-  const growth = await rssGrowth(browser, host);
-  raw.growth = growth;
-  rows.push([`RSS growth over ${SESSIONS} join/leave sessions`, `${((growth.after - growth.before) / 1024).toFixed(1)} MiB (goroutines ${growth.goroutinesBefore} -> ${growth.goroutinesAfter})`, '<= 2 MiB total']);
-  await host.stop();
-
-  // The built-in game is a realistic load for the encoder (moving picture).
-  const game = await startHost({ rom: null });
-  hosts.push(game);
-  log(`host CPU over ${CPU_SECONDS} s, one viewer, built-in game`);
-  const gcpu = await hostCPU(browser, game);
-  raw.gameCPU = gcpu;
-  rows.push(['host CPU, 1 viewer, built-in game', `${gcpu.idle.toFixed(1)} % of a core`, '<= 5 %']);
-  await game.stop();
-
-  // The libretro path: the NES test ROM on Debian's nestopia, in its child process.
-  const rom = path.join(TESTDATA, 'quad.nes');
-  if (!fs.existsSync(rom) || !fs.existsSync(path.join(CORES, 'nestopia_libretro.so'))) {
-    rows.push(['libretro (nestopia)', 'skipped: run make testdata', '']);
-  } else {
-    const dataDir = fs.mkdtempSync(path.join(outDir(), 'bench-data-'));
-    const nes = await startHost({ rom, extraArgs: ['--cores-dir', CORES, '--data', dataDir] });
-    hosts.push(nes);
-    log(`libretro: key -> frame / sound, ${NES_PRESSES} presses`);
-    const nkey = await keyLatency(browser, nes, NES_PRESSES);
-    raw.nesKey = nkey;
-    const nframe = nkey.frame.map((x) => x.presentation);
-    rows.push([`NES (nestopia): key -> changed frame, median / p95 (n=${nframe.length})`, `${ms(median(nframe))} / ${ms(quantile(nframe, 0.95))}`, '<= 20 / 30 ms']);
-    rows.push([`NES (nestopia): key -> sound onset (data channel + WebCodecs, played: ${nkey.path}), median (n=${nkey.sound.length})`,
-      nkey.audioMode === 'worklet' ? ms(median(nkey.sound.map((x) => x.rendered))) : nkey.audioMode, '<= 45 ms']);
-    log(`libretro: key -> sound on the RTP track, ${NES_PRESSES} presses`);
-    const nrtp = await keyLatency(browser, nes, NES_PRESSES, '?audio=rtp');
-    raw.nesRtpKey = nrtp;
-    rows.push([`NES (nestopia): key -> sound onset (RTP track, played: ${nrtp.path}), median (n=${nrtp.sound.length})`,
-      nrtp.audioMode === 'worklet' ? ms(median(nrtp.sound.map((x) => x.rendered))) : nrtp.audioMode, '<= 45 ms']);
-    for (const viewers of [1, 4]) {
-      log(`libretro: CPU over ${CPU_SECONDS} s, ${viewers} viewer(s)`);
-      const c = await hostCPU(browser, nes, viewers);
-      raw[`nesCPU${viewers}`] = c;
-      rows.push([`NES (nestopia): CPU host + core, ${viewers} viewer${viewers > 1 ? 's' : ''}`, `${c.idle.toFixed(1)} % of a core`, viewers === 1 ? '<= 5 %' : '—']);
-      rows.push([`NES (nestopia): RSS host + core, ${viewers} viewer${viewers > 1 ? 's' : ''}`, `${(c.rss / 1024).toFixed(1)} MiB`, '—']);
+    log(`key -> frame / sound, ${PRESSES} presses`);
+    const key = await keyLatency(browser, host);
+    raw.key = key;
+    log(`key -> sound on the RTP track (?audio=rtp), ${PRESSES} presses`);
+    const rtpKey = await keyLatency(browser, host, PRESSES, '?audio=rtp');
+    raw.rtpKey = rtpKey;
+    const frame = key.frame.map((x) => x.presentation);
+    const frameDisplay = key.frame.map((x) => x.display);
+    rows.push([`key -> changed frame presented, median / p95 (n=${frame.length})`, `${ms(median(frame))} / ${ms(quantile(frame, 0.95))}`, '<= 20 / 30 ms']);
+    rows.push(['  (expected display time)', `${ms(median(frameDisplay))} / ${ms(quantile(frameDisplay, 0.95))}`, '']);
+    for (const [name, k] of [[`data channel + WebCodecs (played: ${key.path})`, key], [`RTP track, ?audio=rtp (played: ${rtpKey.path})`, rtpKey]]) {
+      rows.push([`key -> sound onset (${name}), median / p95 (n=${k.sound.length})`,
+        k.audioMode === 'worklet' ? `${ms(median(k.sound.map((x) => x.rendered)))} / ${ms(quantile(k.sound.map((x) => x.rendered), 0.95))}` : k.audioMode, '<= 45 ms']);
+      rows.push(['  (+ audio device output latency)', k.audioMode === 'worklet' ? ms(median(k.sound.map((x) => x.output))) : '', '']);
     }
-    await nes.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    rows.push(['  fast path: packets / late / jitter-buffer underruns / dropped frames',
+      `${key.fast.packets} / ${key.fast.late} / ${key.fast.underruns ?? '–'} / ${key.fast.dropped ?? '–'}`, '']);
+
+    log(`host CPU over ${CPU_SECONDS} s, one viewer`);
+    const cpu = await hostCPU(browser, host);
+    raw.cpu = cpu;
+    rows.push(['host CPU, 1 viewer, testcard (idle black)', `${cpu.idle.toFixed(1)} % of a core`, '<= 5 %']);
+    rows.push(['host RSS, 1 viewer', `${(cpu.rss / 1024).toFixed(1)} MiB`, '—']);
+
+    log(`RSS growth over ${SESSIONS} join/leave sessions`);
+    const growth = await rssGrowth(browser, host);
+    raw.growth = growth;
+    rows.push([`RSS growth over ${SESSIONS} join/leave sessions`, `${((growth.after - growth.before) / 1024).toFixed(1)} MiB (goroutines ${growth.goroutinesBefore} -> ${growth.goroutinesAfter})`, '<= 2 MiB total']);
+
+    // The built-in game is a realistic load for the encoder (moving picture).
+    const game = await startHost({ rom: null });
+    hosts.push(game);
+    log(`host CPU over ${CPU_SECONDS} s, one viewer, built-in game`);
+    const gcpu = await hostCPU(browser, game);
+    raw.gameCPU = gcpu;
+    rows.push(['host CPU, 1 viewer, built-in game', `${gcpu.idle.toFixed(1)} % of a core`, '<= 5 %']);
+    await game.stop();
+
+    // The libretro path: the NES test ROM on Debian's nestopia, in its child process.
+    const rom = path.join(TESTDATA, 'quad.nes');
+    if (!fs.existsSync(rom) || !fs.existsSync(path.join(CORES, 'nestopia_libretro.so'))) {
+      rows.push(['libretro (nestopia)', 'skipped: run make testdata', '']);
+    } else {
+      const dataDir = fs.mkdtempSync(path.join(outDir(), 'bench-data-'));
+      const nes = await startHost({ rom, extraArgs: ['--cores-dir', CORES, '--data', dataDir] });
+      hosts.push(nes);
+      log(`libretro: key -> frame / sound, ${NES_PRESSES} presses`);
+      const nkey = await keyLatency(browser, nes, NES_PRESSES);
+      raw.nesKey = nkey;
+      const nframe = nkey.frame.map((x) => x.presentation);
+      rows.push([`NES (nestopia): key -> changed frame, median / p95 (n=${nframe.length})`, `${ms(median(nframe))} / ${ms(quantile(nframe, 0.95))}`, '<= 20 / 30 ms']);
+      rows.push([`NES (nestopia): key -> sound onset (data channel + WebCodecs, played: ${nkey.path}), median (n=${nkey.sound.length})`,
+        nkey.audioMode === 'worklet' ? ms(median(nkey.sound.map((x) => x.rendered))) : nkey.audioMode, '<= 45 ms']);
+      log(`libretro: key -> sound on the RTP track, ${NES_PRESSES} presses`);
+      const nrtp = await keyLatency(browser, nes, NES_PRESSES, '?audio=rtp');
+      raw.nesRtpKey = nrtp;
+      rows.push([`NES (nestopia): key -> sound onset (RTP track, played: ${nrtp.path}), median (n=${nrtp.sound.length})`,
+        nrtp.audioMode === 'worklet' ? ms(median(nrtp.sound.map((x) => x.rendered))) : nrtp.audioMode, '<= 45 ms']);
+      for (const viewers of [1, 4]) {
+        log(`libretro: CPU over ${CPU_SECONDS} s, ${viewers} viewer(s)`);
+        const c = await hostCPU(browser, nes, viewers);
+        raw[`nesCPU${viewers}`] = c;
+        rows.push([`NES (nestopia): CPU host + core, ${viewers} viewer${viewers > 1 ? 's' : ''}`, `${c.idle.toFixed(1)} % of a core`, viewers === 1 ? '<= 5 %' : '—']);
+        rows.push([`NES (nestopia): RSS host + core, ${viewers} viewer${viewers > 1 ? 's' : ''}`, `${(c.rss / 1024).toFixed(1)} MiB`, '—']);
+      }
+      await nes.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   }
+  await host.stop();
 } finally {
   await browser.close().catch(() => {});
   for (const h of hosts) await h.stop().catch(() => {});
