@@ -1,0 +1,60 @@
+package stream
+
+import (
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+type sentPacket struct {
+	seq    uint16
+	marker bool
+	body   string
+	at     time.Duration
+}
+
+func TestTailCopyResendsEachFramesLastVideoPacketOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var sent []sentPacket
+		t0 := time.Now()
+		sink := interceptor.RTPWriterFunc(func(h *rtp.Header, body []byte, _ interceptor.Attributes) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, sentPacket{h.SequenceNumber, h.Marker, string(body), time.Since(t0)})
+			return len(body), nil
+		})
+		ic, _ := tailCopyFactory{}.NewInterceptor("")
+		video := ic.BindLocalStream(&interceptor.StreamInfo{MimeType: webrtc.MimeTypeVP8}, sink)
+		audio := ic.BindLocalStream(&interceptor.StreamInfo{MimeType: webrtc.MimeTypeOpus}, sink)
+
+		body := []byte("first")
+		h := &rtp.Header{SequenceNumber: 1}
+		video.Write(h, body, nil)
+		h.SequenceNumber, h.Marker = 2, true
+		copy(body, "last!")
+		video.Write(h, body, nil)
+		copy(body, "reuse") // the caller reuses its buffers at once
+		h.SequenceNumber = 99
+		audio.Write(&rtp.Header{SequenceNumber: 7, Marker: true}, []byte("opus"), nil)
+		time.Sleep(time.Second)
+		synctest.Wait()
+
+		mu.Lock()
+		defer mu.Unlock()
+		want := []sentPacket{{1, false, "first", 0}, {2, true, "last!", 0}, {7, true, "opus", 0}, {2, true, "last!", tailCopyDelay}}
+		if len(sent) != len(want) {
+			t.Fatalf("sent %+v, want %+v", sent, want)
+		}
+		for i := range want {
+			if sent[i] != want[i] {
+				t.Fatalf("packet %d: %+v, want %+v (all: %+v)", i, sent[i], want[i], sent)
+			}
+		}
+	})
+}
