@@ -34,8 +34,8 @@
 #define TC_AMPLITUDE 4000
 #define TC_MAX_AUDIO_FRAMES 2048
 
-enum tc_mode { MODE_NORMAL, MODE_CRASH, MODE_HANG, MODE_ABORT, MODE_BADLOAD, MODE_STICKS, MODE_NOSTICKS };
-static const char *const mode_names[] = { "normal", "crash", "hang", "abort", "badload", "sticks", "nosticks" };
+enum tc_mode { MODE_NORMAL, MODE_CRASH, MODE_HANG, MODE_ABORT, MODE_BADLOAD, MODE_STICKS, MODE_NOSTICKS, MODE_NOISE };
+static const char *const mode_names[] = { "normal", "crash", "hang", "abort", "badload", "sticks", "nosticks", "noise" };
 
 /* Frontend callbacks. */
 static retro_environment_t env_cb;
@@ -307,6 +307,38 @@ static void draw(const int lit[TC_PORTS])
 	}
 }
 
+/*
+ * Mode noise: new faint grey noise every frame in the top quarter of a black
+ * picture: what an encoder cannot compress, so it fills whatever rate it is
+ * given (the congestion-control e2e needs a stream that fills a link), yet
+ * small enough that a low rate can still carry it.
+ */
+static uint32_t pack_rgb(unsigned r, unsigned g, unsigned b);
+
+static void draw_noise(void)
+{
+	static uint32_t seed = 2463534242u;
+	const unsigned bpp = bytes_per_pixel();
+	const size_t pitch = (size_t)TC_MAX_W * bpp;
+	unsigned x, y;
+
+	memset(framebuf, 0, sizeof framebuf);
+	for (y = 0; y < cur_h / 4; y++) {
+		uint8_t *row = framebuf + (size_t)y * pitch;
+		for (x = 0; x < cur_w; x++) {
+			unsigned v;
+			seed ^= seed << 13; /* xorshift32 */
+			seed ^= seed >> 17;
+			seed ^= seed << 5;
+			v = 112 + (seed & 31); /* faint: a low rate can still carry it */
+			if (bpp == 4)
+				((uint32_t *)row)[x] = pack_rgb(v, v, v);
+			else
+				((uint16_t *)row)[x] = (uint16_t)pack_rgb(v, v, v);
+		}
+	}
+}
+
 /* An 8-bit-per-channel colour in the current pixel format. */
 static uint32_t pack_rgb(unsigned r, unsigned g, unsigned b)
 {
@@ -446,6 +478,8 @@ RETRO_API void retro_run(void)
 		} else {
 			if (mode == MODE_STICKS || mode == MODE_NOSTICKS)
 				draw_sticks(mode == MODE_STICKS);
+			else if (mode == MODE_NOISE)
+				draw_noise();
 			else
 				draw(lit);
 			video_cb(framebuf, cur_w, cur_h, (size_t)TC_MAX_W * bytes_per_pixel());
