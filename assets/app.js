@@ -1669,20 +1669,30 @@ async function updateStats() {
 // 50-65 ms. Where the page can (index.html's couchplayFastAudio: a secure
 // context with WebCodecs and AudioWorklet), its join asks for the same Opus
 // packets over the 'audio' data channel too; they are decoded here and played
-// through a jitter buffer of about one packet (audio-worklet.js). The RTP
+// through an adaptive jitter buffer (jitter.js, run by audio-worklet.js): it
+// holds about the measured arrival jitter (one packet at least, and its
+// figures go to the F3 overlay), steers its queue by playing up to 2 % faster
+// or slower instead of dropping sound, and conceals what is missing instead
+// of playing silence. The channel is unordered without retransmits, so each
+// message also carries the packet before it: when packet N comes and N-1 never
+// did, the copy of N-1 is decoded first and played (if it comes after its
+// time, what is left of it: the concealment stood in for the rest). The RTP
 // track always comes as well: the <video> element plays it muted meanwhile,
 // and with its sound if this path cannot start, fails or stalls. Both paths
 // play as early as they can, like the video (playout delay 0), so they stay
 // in step with it.
 const AUDIO_LABEL = 'audio';
-// [type u8][seq u16 LE][timestamp u32 LE, 48 kHz samples][Opus packet] (stream/audiochannel.go)
+// (stream/audiochannel.go; little-endian, the timestamp in 48 kHz samples)
+// [type u8 = 0x02][seq u16][timestamp u32][Opus packet]
+// [type u8 = 0x03][seq u16][timestamp u32][primary length u16][primary][the packet of seq - 1]
 const AUDIO_MESSAGE = 0x02;
+const AUDIO_MESSAGE_REDUNDANT = 0x03;
 const AUDIO_HEADER = 7;
+const AUDIO_REDUNDANT_HEADER = AUDIO_HEADER + 2; // and the primary's length
+const AUDIO_SEQ_HALF = 0x8000; // sequence numbers wrap at 16 bits: half ahead or more is behind
 const AUDIO_RATE = 48000;
 const AUDIO_CHANNELS = 2; // the host encodes stereo (stream.opusChannels)
-const AUDIO_PACKET_FRAMES = AUDIO_RATE / 100; // 10 ms
-const AUDIO_MAX_QUEUED_FRAMES = AUDIO_RATE * 40 / 1000; // more is dropped, oldest first
-const AUDIO_MAX_START_FRAMES = AUDIO_RATE * 25 / 1000; // the most the buffer waits for after underruns
+const AUDIO_PACKET_FRAMES = AUDIO_RATE / 100; // 10 ms: every host packet, so the copy of seq - 1 starts this much earlier
 const AUDIO_DECODE_QUEUE = 10; // packets (100 ms); a decoder further behind skips packets
 const AUDIO_START_MS = 3000; // connected and no packet by then: fall back
 const AUDIO_STALL_MS = 1000; // no packet for this long while the RTP track has sound: fall back
@@ -1694,8 +1704,14 @@ const sound = {
   fallback: '', // why the page left the fast path
   ctx: null, node: null, output: null, // one AudioContext per page: it is unlocked once
   channel: null, decoder: null, // per stream
+  // What each decode is, in decode order: {mediaTime (s), recovered}. The
+  // decoder's own output timestamps run on from the first one across lost
+  // packets, so the buffer gets the packets' media times from here.
+  decoding: [],
   lastSeq: -1, lastAt: 0, connectedAt: 0, rtpPackets: 0,
-  packets: 0, late: 0, decoded: 0, buffer: {},
+  packets: 0, late: 0, decoded: 0,
+  lost: 0, recovered: 0, // sequence numbers that never came; of them, decoded from the next packet's copy
+  buffer: {}, // the jitter buffer's last figures (jitter.js stats())
 };
 body.dataset.audio = sound.path;
 
@@ -1719,9 +1735,9 @@ async function audioOutput() {
   if (sound.node) return;
   const node = new AudioWorkletNode(sound.ctx, 'couchplay-jitter', {
     numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [AUDIO_CHANNELS],
-    processorOptions: { startFrames: AUDIO_PACKET_FRAMES, maxStartFrames: AUDIO_MAX_START_FRAMES, maxFrames: AUDIO_MAX_QUEUED_FRAMES },
+    processorOptions: { channels: AUDIO_CHANNELS, packetFrames: AUDIO_PACKET_FRAMES },
   });
-  node.port.onmessage = ({ data }) => { sound.buffer = data; };
+  node.port.onmessage = ({ data }) => { sound.buffer = { ...data, lost: sound.lost, recovered: sound.recovered }; };
   sound.output = sound.ctx.createGain();
   node.connect(sound.output).connect(sound.ctx.destination);
   sound.node = node;
@@ -1751,22 +1767,49 @@ async function openFastChannel(ch) {
   ch.onclose = () => { if (sound.channel === ch) sound.channel = null; };
 }
 
-function onAudioMessage(data) {
-  const b = new Uint8Array(data);
-  if (b.length <= AUDIO_HEADER || b[0] !== AUDIO_MESSAGE || !sound.decoder) return;
+// parseAudioMessage splits an audio message (either form) into
+// {seq, ts, primary, previous}; previous is null in the 0x02 form. Null if malformed.
+function parseAudioMessage(b) {
+  const redundant = b[0] === AUDIO_MESSAGE_REDUNDANT;
+  if (b[0] !== AUDIO_MESSAGE && !redundant) return null;
+  const header = redundant ? AUDIO_REDUNDANT_HEADER : AUDIO_HEADER;
+  if (b.length <= header) return null;
   const seq = b[1] | (b[2] << 8);
   const ts = (b[3] | (b[4] << 8) | (b[5] << 16) | (b[6] << 24)) >>> 0;
+  if (!redundant) return { seq, ts, primary: b.subarray(header), previous: null };
+  const primaryLength = b[7] | (b[8] << 8);
+  if (primaryLength === 0 || header + primaryLength > b.length) return null;
+  const previous = b.subarray(header + primaryLength);
+  return { seq, ts, primary: b.subarray(header, header + primaryLength), previous: previous.length ? previous : null };
+}
+
+function onAudioMessage(data) {
+  const m = parseAudioMessage(new Uint8Array(data));
+  if (!m || !sound.decoder) return;
   // The channel is unordered: a packet not after the newest one is late (or a duplicate) and dropped.
-  const ahead = (seq - sound.lastSeq) & 0xffff;
-  if (sound.lastSeq >= 0 && (ahead === 0 || ahead >= 0x8000)) { sound.late++; return; }
-  sound.lastSeq = seq;
+  const ahead = (m.seq - sound.lastSeq) & 0xffff;
+  if (sound.lastSeq >= 0 && (ahead === 0 || ahead >= AUDIO_SEQ_HALF)) { sound.late++; return; }
+  const missed = sound.lastSeq >= 0 ? ahead - 1 : 0; // sequence numbers that never came before this one
+  sound.lastSeq = m.seq;
   sound.lastAt = performance.now();
   sound.packets++;
+  sound.lost += missed;
   if (sound.decoder.state !== 'configured' || sound.decoder.decodeQueueSize > AUDIO_DECODE_QUEUE) { sound.late++; return; }
-  sound.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: Math.round(ts * 1e6 / AUDIO_RATE), data: b.subarray(AUDIO_HEADER) }));
+  // seq - 1 never came: its copy rides in this message, and is decoded first (the decoder keeps state from packet to packet).
+  if (missed > 0 && m.previous) {
+    decodeAudio(m.previous, (m.ts - AUDIO_PACKET_FRAMES) >>> 0, true);
+    sound.recovered++;
+  }
+  decodeAudio(m.primary, m.ts, false);
+}
+
+function decodeAudio(packet, ts, recovered) {
+  sound.decoding.push({ mediaTime: ts / AUDIO_RATE, recovered });
+  sound.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: Math.round(ts * 1e6 / AUDIO_RATE), data: packet }));
 }
 
 function playDecoded(data) {
+  const packet = sound.decoding.shift(); // one output per Opus packet, in decode order
   try {
     if (sound.path !== AUDIO_PATH.fast || !sound.node) return;
     const planes = [];
@@ -1775,7 +1818,8 @@ function playDecoded(data) {
       data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
       planes.push(plane);
     }
-    sound.node.port.postMessage(planes, planes.map((p) => p.buffer));
+    const mediaTime = packet?.mediaTime ?? data.timestamp / 1e6;
+    sound.node.port.postMessage({ planes, mediaTime, recovered: packet?.recovered ?? false }, planes.map((p) => p.buffer));
     if (sound.decoded++ === 0) mark('fast-audio');
   } catch (err) {
     fallBackToRTP(`cannot read the decoded sound: ${err.message}`);
@@ -1788,6 +1832,7 @@ function closeFastChannel() {
   const { channel, decoder } = sound;
   sound.channel = null;
   sound.decoder = null;
+  sound.decoding = [];
   sound.lastSeq = -1;
   sound.lastAt = 0;
   sound.connectedAt = 0;
@@ -1844,8 +1889,9 @@ document.addEventListener('visibilitychange', () => {
 function soundStats() {
   if (sound.path !== AUDIO_PATH.fast) return sound.fallback ? `RTP track (fallback: ${sound.fallback})` : 'RTP track';
   const b = sound.buffer;
-  const queued = b.queued === undefined ? '–' : `${(b.queued / AUDIO_RATE * 1000).toFixed(0)} ms queued`;
-  return `data channel + WebCodecs, ${queued}, ${b.underruns ?? 0} underruns, ${sound.late} late, ${sound.ctx?.state ?? 'no context'}`;
+  const rate = b.rate === undefined ? '–' : `${b.rate >= 1 ? '+' : ''}${((b.rate - 1) * 100).toFixed(2)} %`;
+  return `data channel + WebCodecs, ${b.underruns ?? 0} underruns, ${b.concealedMs ?? 0} ms concealed, `
+    + `${sound.lost} lost / ${sound.recovered} recovered, ${sound.late} late, rate ${rate}, ${sound.ctx?.state ?? 'no context'}`;
 }
 
 // ---------- leaving ----------

@@ -5,10 +5,11 @@ package assets
 import "embed"
 
 // Files is the web client: index.html, app.js (and its AudioWorklet module
-// audio-worklet.js), style.css and the icon at the
-// root. All URLs inside are relative, so the client works under a proxy sub-path.
+// audio-worklet.js, which imports the jitter buffer jitter.js), style.css and
+// the icon at the root. All URLs inside are relative, so the client works
+// under a proxy sub-path.
 //
-//go:embed index.html app.js audio-worklet.js style.css icon.png
+//go:embed index.html app.js audio-worklet.js jitter.js style.css icon.png
 var Files embed.FS
 
 // Icon is the app icon (icon.svg drawn for the project, rendered at 512x512):

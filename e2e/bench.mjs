@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { startHost, launchBrowser, openPage, waitState, health, poll, repoRoot, startRelay, openRelayedPage } from './helpers.mjs';
+import { startHost, launchBrowser, openPage, waitState, health, poll, repoRoot, startRelay, openRelayedPage, startNoiseHost } from './helpers.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -306,14 +306,17 @@ async function livingRoom(browser, host) {
         `${stats.down.sent} / ${stats.down.lost + stats.down.overflow}, ${stats.up.sent} / ${stats.up.lost + stats.up.overflow}`, '']);
     }
   }
-  await rateCap(browser, host);
+  await rateCap(browser);
   await heldTone(browser, host);
 }
 
-// A link that drops to RATE_CAP_KBPS while a page watches: how long until the
-// host's encoder is under it (/healthz videoKbps), and the freezes meanwhile.
-async function rateCap(browser, host) {
+// A link that drops to RATE_CAP_KBPS while a page watches a picture that
+// fills any rate (the test core's noise): how long until the host's encoder
+// is under it (/healthz videoKbps), and the freezes meanwhile.
+async function rateCap(browser) {
   log(`living room: rate cap ${RATE_CAP_KBPS} kbit/s`);
+  const host = await startNoiseHost();
+  hosts.push(host);
   const relay = await startRelay({});
   const page = await openRelayedPage(browser, host, relay);
   try {
@@ -339,7 +342,7 @@ async function rateCap(browser, host) {
   } finally {
     await page.context().close();
     await relay.stop();
-    await poll(async () => (await health(host)).players === 0, 'the bench page to leave');
+    await host.stop();
   }
 }
 

@@ -534,6 +534,16 @@ export function relayInit(port) {
   })();`;
 }
 
+// A host whose picture is new faint noise every frame (the C test core's mode
+// noise, make testdata): the encoder fills whatever rate it is given, so a cap
+// on the link congests it, where the black test card fits under any cap.
+export async function startNoiseHost() {
+  const core = requireFile(path.join(testDataDir, 'testcore_libretro.so'));
+  const rom = path.join(makeTempDir('couchplay-roms-'), 'Noise.tst');
+  fs.writeFileSync(rom, 'mode noise\nformat xrgb8888\n');
+  return startHost({ rom, extraArgs: ['--core', core, '--data', makeTempDir()] });
+}
+
 // Opens the host's page with its media through the relay.
 export function openRelayedPage(browser, host, relay, query = '') {
   return openURL(browser, host.url + query, { init: relayInit(relay.port) });

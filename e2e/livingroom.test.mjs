@@ -5,7 +5,8 @@
 // underruns and shrinks again. Figures live in make bench.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHost, launchBrowser, waitState, waitSlot, poll, health, closeAll, startRelay, openRelayedPage, WAIT_MS } from './helpers.mjs';
+import { startHost, launchBrowser, waitState, waitSlot, poll, health, closeAll, startRelay, openRelayedPage, WAIT_MS,
+  startNoiseHost } from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
@@ -59,6 +60,60 @@ test('every short press reaches the host through an uplink that loses 15 % of it
     // The link really lost packets (a relay that loses nothing tests nothing).
     assert.ok(stats.up.lost > 10, `the relay lost only ${stats.up.lost} uplink packets: ${JSON.stringify(stats)}`);
     assert.deepEqual(missed, [], `presses the host never saw (of ${PRESSES}); relay ${JSON.stringify(stats)}; page sent ${JSON.stringify(await page.evaluate(() => window.couchplay.inputStats))}`);
+    await page.context().close();
+  } finally {
+    await relay.stop();
+    await host.stop();
+  }
+});
+
+test('the video rate falls under a rate cap on the link, the picture goes on, and the rate comes back when the cap lifts', async () => {
+  const host = await startNoiseHost();
+  const relay = await startRelay({});
+  const CAP = 600;
+  try {
+    const page = await openRelayedPage(browser, host, relay);
+    await waitState(page, 'playing');
+    await page.evaluate(watchWhite);
+    const start = (await health(host)).videoKbps;
+    assert.ok(start > CAP, `the encoder starts at ${start} kbit/s, want above the ${CAP} kbit/s cap to come`);
+    await relay.set({ up: { rateKbps: CAP }, down: { rateKbps: CAP } });
+    await poll(async () => (await health(host)).videoKbps < CAP, `the host's video rate to fall under the ${CAP} kbit/s cap`, 4 * WAIT_MS);
+    const stats = await relay.stats();
+    assert.ok(stats.down.overflow > 0, `the cap dropped nothing: the stream did not fill the link ${JSON.stringify(stats)}`);
+    // Still a moving stream under the cap: frames keep being presented.
+    const frames = await page.evaluate(() => window.__white.frames);
+    await page.waitForFunction((n) => window.__white.frames > n + 30, frames, { timeout: WAIT_MS });
+    // F3 shows what the link does.
+    await page.keyboard.press('F3');
+    await poll(async () => /video\s+\d+ kbps, loss [\d.]+ %, jitter [\d.]+ ms/.test(await page.locator('#stats').textContent()), 'the stats overlay to show video rate, loss and jitter');
+
+    await relay.set({ up: {}, down: {} });
+    await poll(async () => (await health(host)).videoKbps > CAP * 1.5, 'the video rate to climb back well over the old cap', 6 * WAIT_MS);
+    await page.context().close();
+  } finally {
+    await relay.stop();
+    await host.stop();
+  }
+});
+
+test('the sound buffer grows on a jittery link and shrinks again once the link is calm', async () => {
+  const host = await startHost();
+  // Delay and jitter on the sound's way (host -> browser): 20 ± 20 ms, in order.
+  const relay = await startRelay({ down: { delayMs: 20, jitterMs: 20 } });
+  try {
+    const page = await openRelayedPage(browser, host, relay);
+    await waitState(page, 'playing');
+    assert.equal(await page.evaluate(() => window.couchplay.audio.path), 'datachannel');
+    const buffer = () => page.evaluate(() => window.couchplay.audio.stats);
+    await poll(async () => (await buffer()).targetMs >= 25, 'the sound buffer target to grow over the jitter', 4 * WAIT_MS);
+    const grown = await buffer();
+    await relay.set({ down: {} });
+    await poll(async () => (await buffer()).targetMs <= grown.targetMs - 10, `the target (${grown.targetMs} ms) to shrink once the link is calm`, 8 * WAIT_MS, 500);
+    const calm = await buffer();
+    // Still the fast path, still decoding: the buffer adapted, it did not give up.
+    assert.equal(await page.evaluate(() => window.couchplay.audio.path), 'datachannel');
+    assert.ok(calm.decoded > grown.decoded, `no sound decoded while it shrank: ${JSON.stringify({ grown, calm })}`);
     await page.context().close();
   } finally {
     await relay.stop();

@@ -291,6 +291,7 @@ type Health struct {
 	Players    int    `json:"players"`
 	Spectators int    `json:"spectators"`
 	Goroutines int    `json:"goroutines"`
+	VideoKbps  int    `json:"videoKbps"` // the video encoder's target: congestion control lowers it on a slow link
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -300,6 +301,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(Health{
 		Status: "ok", Version: s.cfg.Version, Peers: s.hub.Connected(),
 		Players: len(players), Spectators: spectators, Goroutines: runtime.NumGoroutine(),
+		VideoKbps: s.hub.VideoKbps(),
 	})
 }
 

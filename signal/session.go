@@ -255,6 +255,7 @@ func (ss *session) join(msg Message) {
 	opt := stream.PeerOptions{
 		NoVideo:      msg.Controller && slot != 0,
 		AudioChannel: msg.AudioPath == AudioPathDataChannel,
+		Spectator:    slot == 0,
 	}
 	peer, offer, err := srv.hub.NewPeerWith(opt, stream.PeerEvents{
 		Candidate: ss.localCandidate,

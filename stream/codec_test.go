@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"image"
 	"image/color"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -269,6 +270,132 @@ func TestVP8BadArguments(t *testing.T) {
 	enc.Close() // idempotent
 	if _, _, err := enc.Encode(image.NewRGBA(image.Rect(0, 0, testWidth, testHeight)), false); err == nil {
 		t.Error("Encode after Close gave no error")
+	}
+}
+
+// noisyPattern is pattern with noise of ±amp/2 on every channel: a picture
+// the encoder cannot code cheaply, whatever its rate.
+func noisyPattern(img *image.RGBA, n, amp int, r *rand.Rand) {
+	pattern(img, n)
+	for i := 0; i < len(img.Pix); i += 4 {
+		for c := 0; c < 3; c++ {
+			img.Pix[i+c] = byte(int(img.Pix[i+c]) + r.IntN(amp+1) - amp/2)
+		}
+	}
+}
+
+// Lowering the target on a running encoder makes its frames smaller (in
+// aggregate: CBR spreads the bits) with no keyframe, no new stream, and
+// raising it again brings the size back.
+func TestVP8SetBitrate(t *testing.T) {
+	const (
+		high, low = 1500, 200
+		frames    = 60 // measured per phase, after as many to settle
+		noise     = 8
+	)
+	enc, err := NewVP8Encoder(testWidth, testHeight, testFPS, high)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	pictures := busyFrames(16, noise) // cycled: each frame still differs from the last
+	n := 0
+	phase := func() (bytes int) {
+		for i := 0; i < 2*frames; i++ {
+			data, key, err := enc.Encode(pictures[n%len(pictures)], false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key && i == 0 && n > 0 {
+				t.Fatalf("frame %d, the first after a rate change, is a keyframe: it must not restart the stream", n)
+			}
+			if i >= frames {
+				bytes += len(data)
+			}
+			n++
+		}
+		return bytes
+	}
+	atHigh := phase()
+	if err := enc.SetBitrate(low); err != nil {
+		t.Fatal(err)
+	}
+	if got := enc.Bitrate(); got != low {
+		t.Fatalf("Bitrate() = %d after SetBitrate(%d)", got, low)
+	}
+	atLow := phase()
+	if err := enc.SetBitrate(high); err != nil {
+		t.Fatal(err)
+	}
+	again := phase()
+	t.Logf("bytes per %d frames: %d at %d kbps, %d at %d kbps, %d at %d kbps again", frames, atHigh, high, atLow, low, again, high)
+	if 2*atLow >= atHigh {
+		t.Errorf("at %d kbps the frames took %d bytes, not under half of the %d at %d kbps", low, atLow, atHigh, high)
+	}
+	if 2*again <= 3*atLow {
+		t.Errorf("back at %d kbps the frames took %d bytes, not over 1.5 times the %d at %d kbps", high, again, atLow, low)
+	}
+
+	if err := enc.SetBitrate(0); err == nil {
+		t.Error("SetBitrate(0) gave no error")
+	}
+	enc.Close()
+	if err := enc.SetBitrate(high); err == nil {
+		t.Error("SetBitrate after Close gave no error")
+	}
+}
+
+// The loss hint is taken and read back, changes what CELT codes (the same
+// sound gives other packets), and is refused out of 0..100 and after Close.
+func TestOpusSetPacketLossPerc(t *testing.T) {
+	plain, err := NewOpusEncoder(48000, 2, 96000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	robust, err := NewOpusEncoder(48000, 2, 96000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer robust.Close()
+	const hint = 30
+	if err := robust.SetPacketLossPerc(hint); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := robust.packetLossPerc(); err != nil || got != hint {
+		t.Fatalf("packet loss hint reads %d (%v), want %d", got, err, hint)
+	}
+	pcm := make([]int16, 2*480)
+	differ := 0
+	const frames = 50
+	for n := 0; n < frames; n++ {
+		for i := 0; i < 480; i++ {
+			s := int16((i*440*2 + n*480) % 20000)
+			pcm[2*i], pcm[2*i+1] = s, -s
+		}
+		a, err := plain.Encode(pcm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := robust.Encode(pcm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(a) != string(b) {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Errorf("a %d%% loss hint changed none of %d packets", hint, frames)
+	}
+	for _, bad := range []int{-1, 101} {
+		if err := robust.SetPacketLossPerc(bad); err == nil {
+			t.Errorf("SetPacketLossPerc(%d) gave no error", bad)
+		}
+	}
+	robust.Close()
+	if err := robust.SetPacketLossPerc(0); err == nil {
+		t.Error("SetPacketLossPerc after Close gave no error")
 	}
 }
 

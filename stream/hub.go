@@ -15,6 +15,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"couchplay/emu"
@@ -38,7 +40,8 @@ type Settings struct {
 	// ListenIP restricts ICE to one address (tests listen on 127.0.0.1 so no
 	// packet leaves it). Nil or unspecified: every LAN interface.
 	ListenIP net.IP
-	// VideoKbps is the VP8 target bitrate; 0 picks a default.
+	// VideoKbps is the VP8 target bitrate, and the most congestion control
+	// gives it (congestion.go); 0 picks a default.
 	VideoKbps int
 	Logger    *slog.Logger
 	// ConnectTimeout ends a peer that is not Connected this long after its
@@ -53,11 +56,14 @@ type Settings struct {
 
 // Hub owns the shared tracks and encoders and the set of peers.
 type Hub struct {
-	api   *webrtc.API
-	log   *slog.Logger
-	kbps  int
-	video *webrtc.TrackLocalStaticSample
-	audio *webrtc.TrackLocalStaticSample
+	// One media and setting engine for every peer; the interceptors are built
+	// per peer (newAPI). pion copies the MediaEngine into each PeerConnection.
+	media    *webrtc.MediaEngine
+	settings webrtc.SettingEngine
+	log      *slog.Logger
+	kbps     int // the most video bitrate, Settings.VideoKbps
+	video    *webrtc.TrackLocalStaticSample
+	audio    *webrtc.TrackLocalStaticSample
 
 	connectTimeout, disconnectedTimeout time.Duration
 
@@ -77,7 +83,10 @@ type Hub struct {
 	vp8     *VP8Encoder
 	vp8Size image.Point
 	opus    *OpusEncoder
-	pcm     []int16 // audio waiting for a whole Opus frame
+	pcm     []int16   // audio waiting for a whole Opus frame
+	rate    rateState // congestion control (congestion.go)
+
+	videoKbps atomic.Int32 // the VP8 encoder's current target, kbit/s
 
 	keys      keyframeGate // join: next frame is a keyframe; PLI/FIR: throttled
 	connected atomic.Int32
@@ -90,6 +99,11 @@ type Hub struct {
 	mu     sync.Mutex
 	peers  map[*Peer]struct{}
 	closed bool
+
+	// audioPrev is the Opus packet the audio data channel sent last (sequence
+	// audioSeq − 1): the next message carries it again, so a page that lost
+	// it decodes it from there (MsgAudioRedundant). Writer goroutine.
+	audioPrev []byte
 }
 
 // NewHub builds the pion API with couchplay's codecs, interceptors and ICE settings.
@@ -110,7 +124,9 @@ func NewHub(s Settings) (*Hub, error) {
 		s.ICESilenceTimeout = defaultICESilenceTimeout
 	}
 	me := &webrtc.MediaEngine{}
-	videoFeedback := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	// transport-cc: Chrome sends transport-wide feedback for GCC (congestion.go).
+	videoFeedback := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"},
+		{Type: webrtc.TypeRTCPFBTransportCC}}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback},
 		PayloadType:        96,
@@ -124,17 +140,12 @@ func NewHub(s Settings) (*Hub, error) {
 	}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
-	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: playoutDelayURI}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
+	// Video only: GCC estimates what the video may use, next to the sound.
+	for _, uri := range []string{playoutDelayURI, sdp.TransportCCURI} {
+		if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
 	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, reg); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
-		return nil, err
-	}
-	reg.Add(playoutDelayFactory{})
 
 	se := webrtc.SettingEngine{}
 	// mDNS candidates would add a lookup before media and leak packets onto
@@ -157,15 +168,18 @@ func NewHub(s Settings) (*Hub, error) {
 	}
 
 	h := &Hub{
-		api:   webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)),
-		log:   s.Logger,
-		kbps:  s.VideoKbps,
-		peers: map[*Peer]struct{}{},
+		media:    me,
+		settings: se,
+		log:      s.Logger,
+		kbps:     s.VideoKbps,
+		rate:     rateState{infoKbps: s.VideoKbps, lossPct: -1},
+		peers:    map[*Peer]struct{}{},
 
 		connectTimeout:      s.ConnectTimeout,
 		disconnectedTimeout: s.DisconnectedTimeout,
 		wake:                make(chan struct{}, 1),
 	}
+	h.videoKbps.Store(int32(s.VideoKbps))
 	var err error
 	if h.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "couchplay"); err != nil {
 		return nil, err
@@ -256,6 +270,9 @@ type Peer struct {
 	failSaid  atomic.Bool // Failed was called
 	watch     *watchdog
 	audioDC   *webrtc.DataChannel // the audio data channel, or nil if the page did not ask
+	player    bool                // a player's page (slots 1-4): its link sets the video rate
+	hasVideo  bool                // it was given the video track
+	rate      peerRate            // what its feedback says about the link (congestion.go)
 
 	mu        sync.Mutex
 	connected bool // counted in hub.connected
@@ -270,11 +287,16 @@ func (h *Hub) newPeer(ev PeerEvents) (*Peer, error) {
 	if closed {
 		return nil, errors.New("host is shutting down")
 	}
-	pc, err := h.api.NewPeerConnection(webrtc.Configuration{})
+	p := &Peer{hub: h, ev: ev}
+	api, err := h.newAPI(p)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
-	p := &Peer{hub: h, pc: pc, ev: ev}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	p.pc = pc
 	p.watch = newWatchdog(h.connectTimeout, h.disconnectedTimeout, p.fail)
 	pc.OnConnectionStateChange(p.stateChanged)
 	if ev.Candidate != nil {
@@ -285,6 +307,39 @@ func (h *Hub) newPeer(ev PeerEvents) (*Peer, error) {
 		})
 	}
 	return p, nil
+}
+
+// newAPI builds the pion API of one peer: the shared media and setting
+// engines, and a registry of its own, so that its bandwidth estimator is
+// known to be p's (congestion.go). Registry order is chain order: on the way
+// out the last one added sees a packet first.
+func (h *Hub) newAPI(p *Peer) (*webrtc.API, error) {
+	reg := &interceptor.Registry{}
+	// First, so it sees a packet last, just before the transport: a copy is
+	// then the very packet sent, transport-wide sequence number included. A
+	// copy with a number of its own would read as lost to GCC whenever the
+	// browser drops it as the duplicate it is.
+	reg.Add(tailCopyFactory{})
+	if err := h.addCongestionControl(reg, p); err != nil {
+		return nil, err
+	}
+	// What webrtc.ConfigureNack adds, without its MediaEngine changes: NewHub
+	// lists the feedback once, and the engine is shared.
+	responder, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	reg.Add(responder)
+	reg.Add(generator)
+	if err := webrtc.ConfigureRTCPReports(reg); err != nil {
+		return nil, err
+	}
+	reg.Add(playoutDelayFactory{})
+	return webrtc.NewAPI(webrtc.WithMediaEngine(h.media), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(h.settings)), nil
 }
 
 // addSendTracks adds the shared tracks of the kinds wanted, sendonly, and
@@ -298,7 +353,10 @@ func (p *Peer) addSendTracks(want func(webrtc.RTPCodecType) bool) error {
 		if err != nil {
 			return fmt.Errorf("add %s track: %w", track.Kind(), err)
 		}
-		go p.readRTCP(tr.Sender())
+		if track.Kind() == webrtc.RTPCodecTypeVideo {
+			p.hasVideo = true
+		}
+		go p.readRTCP(tr.Sender(), track.Kind())
 	}
 	return nil
 }
@@ -338,6 +396,9 @@ type PeerOptions struct {
 	// AudioChannel: also send the Opus packets over the audio data channel
 	// (audiochannel.go). The RTP audio track stays, for the page to fall back on.
 	AudioChannel bool
+	// Spectator: a watcher, not a player. Its link lowers the video rate only
+	// when no player watches (congestion.go). WHEP peers count as spectators.
+	Spectator bool
 }
 
 // NewPeer creates a PeerConnection carrying the shared tracks and an input
@@ -358,6 +419,7 @@ func (h *Hub) NewPeerWith(opt PeerOptions, ev PeerEvents) (*Peer, string, error)
 	if err != nil {
 		return nil, "", err
 	}
+	p.player = !opt.Spectator
 	pc := p.pc
 	fail := func(err error) (*Peer, string, error) {
 		p.Close()
@@ -447,23 +509,44 @@ func (p *Peer) ended() {
 	}
 }
 
+func (p *Peer) isConnected() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.connected
+}
+
 func (p *Peer) isClosed() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.closed
 }
 
-// readRTCP drains the sender's RTCP (pion needs it read for its interceptors)
-// and turns picture-loss reports into a keyframe. It ends when the peer closes.
-func (p *Peer) readRTCP(sender *webrtc.RTPSender) {
+// readRTCP drains the sender's RTCP (pion needs it read for its interceptors),
+// turns picture-loss reports into a keyframe and keeps what the receiver says
+// of the link: REMB, and the audio loss for the Opus encoder (congestion.go).
+// It ends when the peer closes.
+func (p *Peer) readRTCP(sender *webrtc.RTPSender, kind webrtc.RTPCodecType) {
+	var ssrc uint32
+	if enc := sender.GetParameters().Encodings; len(enc) > 0 {
+		ssrc = uint32(enc[0].SSRC)
+	}
 	for {
 		packets, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
+		now := time.Now()
 		for _, pkt := range packets {
 			if isKeyframeRequest(pkt) {
 				p.hub.pictureLost()
+			}
+			if bps, ok := rembBitrate(pkt); ok {
+				p.rate.setREMB(bps/bitsPerKbit, now)
+			}
+			if kind == webrtc.RTPCodecTypeAudio {
+				if frac, ok := fractionLost(pkt, ssrc); ok {
+					p.rate.setAudioLoss(frac, now)
+				}
 			}
 		}
 	}

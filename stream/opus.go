@@ -15,6 +15,14 @@ static int cp_opus_set_complexity(OpusEncoder *e, opus_int32 c) {
 	return opus_encoder_ctl(e, OPUS_SET_COMPLEXITY(c));
 }
 
+static int cp_opus_set_packet_loss_perc(OpusEncoder *e, opus_int32 pct) {
+	return opus_encoder_ctl(e, OPUS_SET_PACKET_LOSS_PERC(pct));
+}
+
+static int cp_opus_get_packet_loss_perc(OpusEncoder *e, opus_int32 *pct) {
+	return opus_encoder_ctl(e, OPUS_GET_PACKET_LOSS_PERC(pct));
+}
+
 static int cp_opus_get_lookahead(OpusEncoder *e, opus_int32 *samples) {
 	return opus_encoder_ctl(e, OPUS_GET_LOOKAHEAD(samples));
 }
@@ -111,6 +119,40 @@ func (e *OpusEncoder) Close() {
 		C.opus_encoder_destroy(e.enc)
 		e.enc = nil
 	}
+}
+
+// maxLossPerc is the most OPUS_SET_PACKET_LOSS_PERC takes.
+const maxLossPerc = 100
+
+// SetPacketLossPerc tells the encoder the expected packet loss, 0..100 %, so
+// it codes more robustly against it (congestion.go says what that does for CELT).
+func (e *OpusEncoder) SetPacketLossPerc(pct int) error {
+	if pct < 0 || pct > maxLossPerc {
+		return fmt.Errorf("opus: packet loss %d%% out of range (0..%d)", pct, maxLossPerc)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.enc == nil {
+		return errors.New("opus: encoder is closed")
+	}
+	if rc := C.cp_opus_set_packet_loss_perc(e.enc, C.opus_int32(pct)); rc != C.OPUS_OK {
+		return fmt.Errorf("opus: set packet loss %d%%: %s", pct, opusError(rc))
+	}
+	return nil
+}
+
+// packetLossPerc returns the encoder's packet loss hint.
+func (e *OpusEncoder) packetLossPerc() (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.enc == nil {
+		return 0, errors.New("opus: encoder is closed")
+	}
+	var n C.opus_int32
+	if rc := C.cp_opus_get_packet_loss_perc(e.enc, &n); rc != C.OPUS_OK {
+		return 0, fmt.Errorf("opus: get packet loss: %s", opusError(rc))
+	}
+	return int(n), nil
 }
 
 // lookahead returns the encoder's algorithmic delay in samples per channel.

@@ -26,6 +26,7 @@ package stream
 // so neither may live in Go memory.
 typedef struct {
 	vpx_codec_ctx_t ctx;
+	vpx_codec_enc_cfg_t cfg; // the config in use: SetBitrate changes one field of it
 	vpx_image_t *img;
 	vpx_codec_iter_t iter;
 	int inited;
@@ -36,8 +37,19 @@ static vpx_codec_err_t cp_vp8_config_default(vpx_codec_enc_cfg_t *cfg) {
 }
 
 static vpx_codec_err_t cp_vp8_init(cp_vp8 *e, vpx_codec_enc_cfg_t *cfg) {
-	vpx_codec_err_t err = vpx_codec_enc_init(&e->ctx, vpx_codec_vp8_cx(), cfg, 0);
+	e->cfg = *cfg;
+	vpx_codec_err_t err = vpx_codec_enc_init(&e->ctx, vpx_codec_vp8_cx(), &e->cfg, 0);
 	if (err == VPX_CODEC_OK) e->inited = 1;
+	return err;
+}
+
+// cp_vp8_set_bitrate retargets the running encoder: no keyframe, no new
+// stream, the rate control takes the new target from the next frame on.
+static vpx_codec_err_t cp_vp8_set_bitrate(cp_vp8 *e, unsigned int kbps) {
+	unsigned int old = e->cfg.rc_target_bitrate;
+	e->cfg.rc_target_bitrate = kbps;
+	vpx_codec_err_t err = vpx_codec_enc_config_set(&e->ctx, &e->cfg);
+	if (err != VPX_CODEC_OK) e->cfg.rc_target_bitrate = old;
 	return err;
 }
 
@@ -128,6 +140,7 @@ const (
 	vp8KeyframeMaxDist = 300   // keyframes are forced on join and PLI; this is only a backstop
 	vp8Timebase        = 90000 // pts units per second (the RTP video clock)
 	vp8MaxDimension    = 16383 // 14 bits in the VP8 frame header
+	vp8MaxQuantizer    = 63    // libvpx's highest
 )
 
 // VP8Encoder encodes RGBA frames to VP8 with realtime, low-latency settings.
@@ -139,6 +152,7 @@ type VP8Encoder struct {
 	height int
 	fps    float64
 	frames int64 // frames encoded so far; gives the pts
+	kbps   int   // the current target
 	planes yuvPlanes
 }
 
@@ -170,7 +184,12 @@ func NewVP8Encoder(width, height int, fps float64, bitrateKbps int) (*VP8Encoder
 	cfg.rc_end_usage = C.VPX_CBR
 	cfg.rc_target_bitrate = C.uint(bitrateKbps)
 	cfg.rc_min_quantizer = 4
-	cfg.rc_max_quantizer = 52
+	// VP8's whole range: congestion control may ask for a few hundred kbit/s,
+	// and a busy 60 fps picture capped at 52 overshot such a target two to
+	// three times (it even overshot 1500 kbit/s with fine noise), which keeps
+	// the link it should relieve congested. CBR still picks low quantizers
+	// when the rate allows.
+	cfg.rc_max_quantizer = vp8MaxQuantizer
 	cfg.rc_undershoot_pct = 100
 	cfg.rc_overshoot_pct = 15
 	cfg.rc_buf_sz = 1000 // ms: small buffers keep frame sizes even
@@ -207,7 +226,7 @@ func NewVP8Encoder(width, height int, fps float64, bitrateKbps int) (*VP8Encoder
 		return nil, fmt.Errorf("vp8: %s: %s", C.GoString(which), msg)
 	}
 
-	e := &VP8Encoder{enc: enc, width: width, height: height, fps: fps}
+	e := &VP8Encoder{enc: enc, width: width, height: height, fps: fps, kbps: bitrateKbps}
 	e.planes = imagePlanes(enc.img, width, height)
 	return e, nil
 }
@@ -268,6 +287,31 @@ func (e *VP8Encoder) Encode(frame *image.RGBA, forceKeyframe bool) (data []byte,
 		return nil, false, errors.New("vp8: libvpx returned no packet for the frame")
 	}
 	return data, keyframe, nil
+}
+
+// SetBitrate changes the target bitrate (CBR, kilobits per second) of the
+// running encoder, from the next frame on.
+func (e *VP8Encoder) SetBitrate(kbps int) error {
+	if kbps <= 0 {
+		return fmt.Errorf("vp8: bitrate %d kbps must be positive", kbps)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.enc == nil {
+		return errors.New("vp8: encoder is closed")
+	}
+	if rc := C.cp_vp8_set_bitrate(e.enc, C.uint(kbps)); rc != C.VPX_CODEC_OK {
+		return fmt.Errorf("vp8: set bitrate %d kbps: %s", kbps, C.GoString(C.cp_vp8_error(e.enc)))
+	}
+	e.kbps = kbps
+	return nil
+}
+
+// Bitrate is the current target in kilobits per second.
+func (e *VP8Encoder) Bitrate() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.kbps
 }
 
 // pts gives frame n's timestamp in vp8Timebase units, computed from n (not

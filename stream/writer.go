@@ -181,7 +181,8 @@ func (h *Hub) writeVideo(frame *image.RGBA, duration time.Duration, info emu.Inf
 		if h.vp8 != nil {
 			h.vp8.Close()
 		}
-		enc, err := NewVP8Encoder(size.X, size.Y, info.FPS, h.kbps)
+		// At the current target: a new size is no news about the link.
+		enc, err := NewVP8Encoder(size.X, size.Y, info.FPS, h.VideoKbps())
 		if err != nil {
 			h.log.Error("cannot start the VP8 encoder", "err", err)
 			h.vp8 = nil
@@ -191,6 +192,7 @@ func (h *Hub) writeVideo(frame *image.RGBA, duration time.Duration, info emu.Inf
 		h.keys.join() // a new stream starts on a keyframe
 	}
 	now := time.Now()
+	h.adaptVideoRate(now)
 	data, key, err := h.vp8.Encode(frame, h.keys.take(now))
 	if err != nil {
 		h.log.Error("VP8 encode failed", "err", err)
@@ -213,7 +215,9 @@ func (h *Hub) writeAudio(audio []int16) {
 			return
 		}
 		h.opus = enc
+		h.rate.lossPct = -1 // a new encoder has no hint yet
 	}
+	h.adaptAudioLoss(time.Now())
 	h.pcm = append(h.pcm, audio...)
 	const frameLen = opusFrameSize * opusChannels
 	sent := 0
@@ -233,7 +237,9 @@ func (h *Hub) writeAudio(audio []int16) {
 }
 
 // sendAudioChannels sends the Opus packet the RTP track just carried to every
-// peer whose page asked for the audio data channel. Writer goroutine.
+// peer whose page asked for the audio data channel, with the packet before it
+// (MsgAudioRedundant): the channel never retransmits, so a single lost packet
+// is recovered from the next message. Writer goroutine.
 func (h *Hub) sendAudioChannels(packet []byte) {
 	seq, ts := h.audioSeq, h.audioTS
 	h.audioSeq++
@@ -246,17 +252,23 @@ func (h *Hub) sendAudioChannels(packet []byte) {
 		}
 	}
 	h.mu.Unlock()
-	if len(h.audioOut) == 0 {
-		return
-	}
-	h.audioMsg = AppendAudioMessage(h.audioMsg[:0], AudioMessage{Seq: seq, Timestamp: ts, Opus: packet})
-	for _, p := range h.audioOut {
-		if p.audioDC.BufferedAmount() > audioMaxBuffered {
-			continue // a stalled page: the newest sound goes when it drains
+	if len(h.audioOut) > 0 {
+		m := AudioMessage{Seq: seq, Timestamp: ts, Opus: packet, Previous: h.audioPrev}
+		if len(m.Previous) > 0 {
+			h.audioMsg = AppendRedundantAudioMessage(h.audioMsg[:0], m)
+		} else {
+			h.audioMsg = AppendAudioMessage(h.audioMsg[:0], m)
 		}
-		if err := p.audioDC.Send(h.audioMsg); err != nil {
-			h.log.Debug("audio channel send", "err", err)
+		for _, p := range h.audioOut {
+			if p.audioDC.BufferedAmount() > audioMaxBuffered {
+				continue // a stalled page: the newest sound goes when it drains
+			}
+			if err := p.audioDC.Send(h.audioMsg); err != nil {
+				h.log.Debug("audio channel send", "err", err)
+			}
 		}
+		clear(h.audioOut) // no peer kept alive by the writer
 	}
-	clear(h.audioOut) // no peer kept alive by the writer
+	// Kept whether or not anyone listens: the numbering goes on regardless.
+	h.audioPrev = append(h.audioPrev[:0], packet...)
 }
