@@ -93,8 +93,8 @@ func (f *fixedEstimate) GetStats() map[string]any {
 	}
 	return map[string]any{"usage": "overuse", "state": "decrease", "averageLoss": 0.0}
 }
-func (f *fixedEstimate) Close() error                                          { return nil }
-func (f *fixedEstimate) setKbps(kbps int)                                      { f.bps.Store(int64(kbps) * bitsPerKbit) }
+func (f *fixedEstimate) Close() error     { return nil }
+func (f *fixedEstimate) setKbps(kbps int) { f.bps.Store(int64(kbps) * bitsPerKbit) }
 
 // fakePeer puts a peer with no PeerConnection in the hub: only its role and
 // feedback, for the writer's sampling. It leaves the hub before Shutdown.

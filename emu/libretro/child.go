@@ -244,7 +244,7 @@ func (c *child) mapFrames() error {
 	if base := int(core.av.geometry.base_width) * int(core.av.geometry.base_height) * 4; base > need {
 		need = base
 	}
-	if need <= 0 || need > 8192*8192*4 {
+	if need <= 0 || need > maxFrameBuffer {
 		return fmt.Errorf("the core reports an unusable picture size %dx%d", core.av.geometry.max_width, core.av.geometry.max_height)
 	}
 	if need <= len(c.frame) {

@@ -2,6 +2,7 @@ package libretro
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -68,6 +69,7 @@ type Process struct {
 	lastLog   atomic.Pointer[string] // the core's last log line, for crash messages
 	lastError atomic.Pointer[string] // its last warning or error line, for load failures
 	loading   atomic.Bool            // during load the core's lines go to the debug log: a failure's error quotes them
+	logLimit  *logLimiter            // the core's lines that reach the host's log, per second
 
 	loaded  loadedReply
 	info    emu.Info
@@ -148,7 +150,7 @@ func Open(opts Options) (*Process, error) {
 
 // startChild runs the child with its pipes and frame memfd.
 func startChild(opts Options, memName string) (*Process, error) {
-	p := &Process{opts: opts, log: opts.Logger.With("core", filepath.Base(opts.Core))}
+	p := &Process{opts: opts, log: opts.Logger.With("core", filepath.Base(opts.Core)), logLimit: newLogLimiter(logLinesPerSecond)}
 	argv := opts.Command
 	if len(argv) == 0 {
 		exe, err := os.Executable()
@@ -157,11 +159,20 @@ func startChild(opts Options, memName string) (*Process, error) {
 		}
 		argv = []string{exe, ChildCommand}
 	}
-	fd, err := unix.MemfdCreate(memName, unix.MFD_CLOEXEC)
+	fd, err := unix.MemfdCreate(memName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("cannot make shared memory for frames: %w", err)
 	}
 	p.mem = os.NewFile(uintptr(fd), memName)
+	// The host reads a mapping of this memory; were the child (a broken or
+	// hostile core) to shrink it under that mapping, the host's next read
+	// would die of SIGBUS. Sealed against shrinking (and further seals)
+	// before the child starts, the memory can only grow: the child sizes
+	// it for the core's picture, and mapFrames maps no more than it holds.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		p.mem.Close()
+		return nil, fmt.Errorf("cannot seal the shared memory for frames (Linux 3.17 or later needed): %w", err)
+	}
 	cmdR, cmdW, err := os.Pipe()
 	if err != nil {
 		p.mem.Close()
@@ -177,7 +188,7 @@ func startChild(opts Options, memName string) (*Process, error) {
 	p.toChild, p.fromChild = cmdW, repR
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.ExtraFiles = []*os.File{cmdR, repW, p.mem}
-	out := &lineLogger{log: p.log, last: &p.lastLog}
+	out := &lineLogger{last: &p.lastLog, emit: func(line string) { p.logLine(slog.LevelDebug, "core output: "+line) }}
 	p.cmd.Stdout, p.cmd.Stderr = out, out
 	// The child dies with the host, even on kill -9 of the host (Pdeathsig
 	// follows the forking thread; Go keeps its threads for the process's
@@ -221,15 +232,35 @@ func (p *Process) coreLog(body []byte) {
 	if level >= logWarn {
 		p.lastError.Store(&line)
 	}
+	hostLevel := slog.LevelDebug
 	switch {
 	case p.loading.Load():
-		p.log.Debug("core: " + line)
 	case level == logError:
-		p.log.Warn("core: " + line)
+		hostLevel = slog.LevelWarn
 	case level == logWarn:
-		p.log.Info("core: " + line)
-	default:
-		p.log.Debug("core: " + line)
+		hostLevel = slog.LevelInfo
+	}
+	p.logLine(hostLevel, "core: "+line)
+}
+
+// logLine logs one of the core's lines, at most logLinesPerSecond a second:
+// the rest are counted, and the count is logged once that second is over
+// (or when the game ends). Lines the logger would not show cost no quota.
+func (p *Process) logLine(level slog.Level, msg string) {
+	if !p.log.Enabled(context.Background(), level) {
+		return
+	}
+	ok, dropped := p.logLimit.allow()
+	p.reportDropped(dropped)
+	if ok {
+		p.log.Log(context.Background(), level, msg)
+	}
+}
+
+// reportDropped says how many of the core's lines went unlogged.
+func (p *Process) reportDropped(n int) {
+	if n > 0 {
+		p.log.Warn(fmt.Sprintf("core: dropped %d log lines (it logged more than %d a second)", n, logLinesPerSecond))
 	}
 }
 
@@ -337,6 +368,9 @@ func (p *Process) kill() {
 
 func (p *Process) closeFiles() {
 	if p.mapped != nil {
+		if p.img != nil && len(p.img.Pix) > 0 && &p.img.Pix[0] == &p.mapped[0] {
+			p.img = nil // Frame() must not hand out unmapped memory
+		}
 		syscall.Munmap(p.mapped)
 		p.mapped = nil
 	}
@@ -351,16 +385,28 @@ func (p *Process) mapFrames(size int) error {
 	if size <= 0 {
 		return errors.New("the core process sent no frame buffer size")
 	}
+	if size > maxFrameBuffer {
+		return fmt.Errorf("the core process asked for a %d MiB frame buffer (at most %d MiB)", size>>20, maxFrameBuffer>>20)
+	}
 	if p.mapped != nil {
 		syscall.Munmap(p.mapped)
 		p.mapped = nil
+	}
+	p.img = nil // points into the old mapping
+	// Pages past the end of the file fault with SIGBUS: map only what the
+	// memfd holds. It cannot shrink afterwards (sealed in startChild).
+	var st unix.Stat_t
+	if err := unix.Fstat(int(p.mem.Fd()), &st); err != nil {
+		return fmt.Errorf("cannot check the frame buffer: %w", err)
+	}
+	if st.Size < int64(size) {
+		return fmt.Errorf("the core process sent a %d-byte frame buffer, but its shared memory holds %d bytes", size, st.Size)
 	}
 	mem, err := syscall.Mmap(int(p.mem.Fd()), 0, size, syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("cannot map the frame buffer: %w", err)
 	}
 	p.mapped = mem
-	p.img = nil // points into the old mapping
 	return nil
 }
 
@@ -493,6 +539,7 @@ func (p *Process) die(err error) {
 	p.img = still
 	p.audio = p.audio[:0]
 	p.kill()
+	p.reportDropped(p.logLimit.flush())
 	p.log.Debug("core died", "err", err) // the console reports it: "the game crashed: …"
 	if p.opts.Crashed != nil {
 		go p.opts.Crashed(err)
@@ -537,6 +584,7 @@ func (p *Process) Close() error {
 		}
 		p.waitOrKill(quitTimeout)
 		p.closeFiles()
+		p.reportDropped(p.logLimit.flush())
 	}
 	if p.saves != nil {
 		return p.saves.close()
@@ -573,7 +621,7 @@ func (p *Process) command(typ byte, body []byte) error {
 
 // lineLogger logs what the child writes to stdout/stderr, line by line.
 type lineLogger struct {
-	log     *slog.Logger
+	emit    func(line string)
 	last    *atomic.Pointer[string]
 	partial []byte
 }
@@ -590,7 +638,7 @@ func (l *lineLogger) Write(b []byte) (int, error) {
 		}
 		if line := strings.TrimSpace(string(l.partial[:i])); line != "" {
 			l.last.Store(&line)
-			l.log.Debug("core output: " + line)
+			l.emit(line)
 		}
 		l.partial = l.partial[i+1:]
 	}

@@ -42,6 +42,9 @@ const runBodySize = 4*2 + 4*4*2
 // MiB; a child that sends more is broken.
 const maxMessage = 64 << 20
 
+// maxFrameBuffer bounds the shared frame buffer: an 8192x8192 RGBA picture.
+const maxFrameBuffer = 8192 * 8192 * 4
+
 // frameHeaderSize: uint16 width, uint16 height, uint8 flags, 3 pad,
 // uint32 frame buffer capacity, float64 fps, uint32 ns the core's retro_run took.
 const frameHeaderSize = 24

@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <errno.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define TC_PORTS 4
@@ -34,8 +37,10 @@
 #define TC_AMPLITUDE 4000
 #define TC_MAX_AUDIO_FRAMES 2048
 
-enum tc_mode { MODE_NORMAL, MODE_CRASH, MODE_HANG, MODE_ABORT, MODE_BADLOAD, MODE_STICKS, MODE_NOSTICKS, MODE_NOISE };
-static const char *const mode_names[] = { "normal", "crash", "hang", "abort", "badload", "sticks", "nosticks", "noise" };
+enum tc_mode { MODE_NORMAL, MODE_CRASH, MODE_HANG, MODE_ABORT, MODE_BADLOAD, MODE_STICKS, MODE_NOSTICKS, MODE_NOISE,
+	MODE_SHRINK, MODE_LOGFLOOD };
+static const char *const mode_names[] = { "normal", "crash", "hang", "abort", "badload", "sticks", "nosticks", "noise",
+	"shrink", "logflood" };
 
 /* Frontend callbacks. */
 static retro_environment_t env_cb;
@@ -422,6 +427,53 @@ static void play(const int lit[TC_PORTS])
 		audio_batch_cb(audiobuf, n);
 }
 
+/*
+ * Mode shrink: what a hostile or broken core could do to the frontend's
+ * shared frame memory: find every memfd this process holds (the frontend's
+ * frame buffer is one) and truncate it to 0 bytes, after the frame it drew.
+ * A host that reads a mapping of it then faults with SIGBUS. The result is
+ * logged at WARN either way; the game goes on as in mode normal.
+ */
+static void shrink_memfds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d) {
+		tc_log(RETRO_LOG_WARN, "testcore: cannot list /proc/self/fd: %s", strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char link[64], target[256];
+		ssize_t n;
+		int fd;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		fd = atoi(e->d_name);
+		if (fd == dirfd(d))
+			continue;
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof target - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, "/memfd:", 7) != 0)
+			continue;
+		found++;
+		if (ftruncate(fd, 0) == 0)
+			tc_log(RETRO_LOG_WARN, "testcore: shrank %s (fd %d) to 0 bytes", target, fd);
+		else
+			tc_log(RETRO_LOG_WARN, "testcore: could not shrink %s (fd %d): %s", target, fd, strerror(errno));
+	}
+	closedir(d);
+	if (!found)
+		tc_log(RETRO_LOG_WARN, "testcore: found no memfd to shrink");
+}
+
+/* Mode logflood: this many ERROR lines every frame from frame `at` on. */
+#define TC_FLOOD_LINES 2000
+
 RETRO_API void retro_run(void)
 {
 	int lit[TC_PORTS];
@@ -486,6 +538,13 @@ RETRO_API void retro_run(void)
 		}
 	}
 	play(lit);
+	if (mode == MODE_SHRINK && frame_count == trigger_frame)
+		shrink_memfds();
+	if (mode == MODE_LOGFLOOD && frame_count >= trigger_frame) {
+		unsigned i;
+		for (i = 0; i < TC_FLOOD_LINES; i++)
+			tc_log(RETRO_LOG_ERROR, "testcore: flood line %u of frame %u", i, (unsigned)frame_count);
+	}
 	frame_count++;
 }
 
