@@ -58,8 +58,12 @@ type Status struct {
 	Reserved   []int  // the slots of Players whose page dropped and may come back (room.ReserveFor)
 	Spectators int
 	Peers      int    // connected WebRTC peers
-	RoomCode   string // the 4-digit room code in code mode, "" when access is open
-	Notice     string // something the host had to do differently, e.g. serve on another port
+	RoomCode   string // the 4-digit room code in code mode, "" when access is open (it changes when someone was guessing it)
+	// AccessNotice is what the host says about its room code and QR code, ""
+	// for nothing: typing the code waits for everyone (too many wrong codes),
+	// someone was guessing so the code is new, a kick made a new QR code.
+	AccessNotice string
+	Notice       string // something the host had to do differently, e.g. serve on another port
 	// Fingerprint is the SHA-256 fingerprint of the HTTPS certificate
 	// (AA:BB:…), "" when serving plain HTTP.
 	Fingerprint string

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,6 +174,8 @@ func TestWindowShowsGameAndRunsLibrary(t *testing.T) {
 	loop := emu.NewLoop(emu.NewBuiltinGame(), nil, nil, nil) // not started: commands run inline
 	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop}, emu.GameBuiltin)
 	h := &fixedHost{urls: []string{"http://192.168.1.20:8000/"}, console: console, preview: &emu.Preview{}}
+	loadInline.Store(true)
+	defer loadInline.Store(false)
 	m := newMainWindow(a, h)
 	defer m.window.Close()
 
@@ -217,6 +220,74 @@ func TestWindowShowsGameAndRunsLibrary(t *testing.T) {
 	test.Tap(findButton(t, lib.content, "Save"))
 	if got := outcome(t, ran); !strings.Contains(got, "has no save states") {
 		t.Fatalf("Save: result %q", got)
+	}
+}
+
+// watchLibraryLoads reports each load of a library panel shown.
+func watchLibraryLoads(t *testing.T) chan *libraryPanel {
+	loaded := make(chan *libraryPanel, 16)
+	hook := func(p *libraryPanel) {
+		select {
+		case loaded <- p:
+		default:
+		}
+	}
+	libraryLoaded.Store(&hook)
+	t.Cleanup(func() { libraryLoaded.Store(nil) })
+	return loaded
+}
+
+// waitLoaded waits for panel p to show a load.
+func waitLoaded(t *testing.T, loaded chan *libraryPanel, p *libraryPanel) {
+	t.Helper()
+	for {
+		select {
+		case got := <-loaded:
+			if got == p {
+				return
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the library was never shown")
+		}
+	}
+}
+
+// The window's library is scanned off the UI goroutine (a first scan opens
+// every zip and probes every core in a child process): the panel comes up
+// at once and shows the games when the scan is done; Rescan scans again.
+func TestLibraryReloadIsOffTheUIGoroutine(t *testing.T) {
+	test.NewTempApp(t)
+	release := make(chan struct{})
+	var scans atomic.Int32
+	console := emu.NewConsole(emu.ConsoleConfig{Loop: emu.NewLoop(emu.NewBuiltinGame(), nil, nil, nil),
+		Games: func() []emu.Game {
+			scans.Add(1)
+			<-release
+			return []emu.Game{{ID: "rom:1", Name: "Zelda", Detail: "no core found: (searched /usr/lib/libretro)", Problem: "no core found"}}
+		}}, emu.GameBuiltin)
+	loaded := watchLibraryLoads(t)
+	made := make(chan *libraryPanel, 1)
+	go func() { made <- newLibraryPanel(console) }()
+	var p *libraryPanel
+	select {
+	case p = <-made:
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("newLibraryPanel waited for the library scan")
+	}
+	close(release)
+	if waitLoaded(t, loaded, p); p.list.Length() != 3 {
+		t.Fatalf("library lists %d games, want the built-ins and Zelda", p.list.Length())
+	}
+	row := p.list.CreateItem()
+	p.list.UpdateItem(2, row)
+	if name := row.(*fyne.Container).Objects[0].(*widget.Label).Text; !strings.Contains(name, "/usr/lib/libretro") {
+		t.Errorf("the window's row %q does not give the host the detail", name)
+	}
+	test.Tap(findButton(t, p.content, "Rescan"))
+	waitLoaded(t, loaded, p)
+	if n := scans.Load(); n != 2 {
+		t.Errorf("%d scans after Rescan, want 2", n)
 	}
 }
 
@@ -397,5 +468,48 @@ func TestPlayerColoursMatchThePage(t *testing.T) {
 		if want := fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B); !strings.EqualFold(page[i], want) {
 			t.Errorf("player %d: page %s, window %s", i+1, page[i], want)
 		}
+	}
+}
+
+// When someone was guessing the room code the host makes a new one, and a
+// kick makes a new join key: the window shows the new code and QR code and
+// says why; with nothing to say the notice is hidden.
+func TestMainWindowShowsANewCodeAndWhy(t *testing.T) {
+	a := test.NewTempApp(t)
+	h := &fixedHost{
+		urls:   []string{"http://192.168.1.20:8000/#key=FIRST"},
+		status: Status{Game: "Testcard", RoomCode: "4821"},
+	}
+	m := newMainWindow(a, h)
+	defer m.window.Close()
+	if m.accessNotice.Visible() {
+		t.Fatalf("notice shown with nothing to say: %q", m.accessNotice.Text)
+	}
+	qr := m.qr.Resource
+	guessed := "Someone was guessing the room code (300 wrong codes), so at 14:02 the host made a new one: 7305.\n" +
+		"A player was kicked at 14:05, so the QR code is new (the old one no longer lets anyone in)."
+	h.mu.Lock()
+	h.urls = []string{"http://192.168.1.20:8000/#key=SECOND"}
+	h.status = Status{Game: "Testcard", RoomCode: "7305", AccessNotice: guessed}
+	h.mu.Unlock()
+	m.show(h.URLs(), h.Status())
+	if m.code.Text != "7305" || !m.code.Visible() {
+		t.Errorf("room code %q visible=%v, want the new code", m.code.Text, m.code.Visible())
+	}
+	if !m.accessNotice.Visible() || m.accessNotice.Text != guessed {
+		t.Errorf("notice %q visible=%v, want %q", m.accessNotice.Text, m.accessNotice.Visible(), guessed)
+	}
+	if m.qr.Resource == nil || m.qr.Resource == qr || bytes.Equal(m.qr.Resource.Content(), qr.Content()) {
+		t.Error("the QR code was not made anew for the new key")
+	}
+	if m.url.Text != "http://192.168.1.20:8000/" {
+		t.Errorf("url label %q, want no key", m.url.Text)
+	}
+	h.mu.Lock()
+	h.status.AccessNotice = ""
+	h.mu.Unlock()
+	m.show(h.URLs(), h.Status())
+	if m.accessNotice.Visible() {
+		t.Error("notice still shown once the host has nothing to say")
 	}
 }

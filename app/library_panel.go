@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -21,7 +22,19 @@ type libraryPanel struct {
 	result  *widget.Label // the last command's outcome
 	content fyne.CanvasObject
 	ran     func() // tests: called on the UI goroutine after a command's outcome is shown
+
+	loads atomic.Uint64 // numbers each load of the library
+	shown uint64        // the newest load shown (UI goroutine)
 }
+
+// Test hooks: libraryLoaded is called on the UI goroutine after a load of
+// the library is shown; loadInline runs loads on the caller's goroutine (the
+// test driver runs fyne.Do inline, so a load of its own would race the
+// test's widgets).
+var (
+	libraryLoaded atomic.Pointer[func(*libraryPanel)]
+	loadInline    atomic.Bool
+)
 
 func newLibraryPanel(c *emu.Console) *libraryPanel {
 	p := &libraryPanel{console: c, result: widget.NewLabel("")}
@@ -64,21 +77,33 @@ func newLibraryPanel(c *emu.Console) *libraryPanel {
 			n := p.stateSlot()
 			p.run(func() error { return c.LoadState(n) }, fmt.Sprintf("Loaded state %d", n))
 		}),
+		widget.NewButton("Rescan", func() { p.load(c.Rescan) }),
 	)
 	p.content = container.NewBorder(widget.NewLabel("Games"), container.NewVBox(controls, p.result), nil, nil, p.list)
 	p.reload()
 	return p
 }
 
-// gameLine is a library row: the name and what runs it, or why nothing can.
+// gameLine is a library row: the name and what runs it, or why nothing can
+// (with the host's paths: this is the host's own window).
 func gameLine(g emu.Game) string {
-	if g.Problem != "" {
+	switch {
+	case g.Detail != "":
+		return g.Name + " — " + g.Detail
+	case g.Problem != "":
 		return g.Name + " — " + g.Problem
 	}
-	if g.System != "" {
-		return g.Name + " — " + g.System + " · " + g.Core
+	core := g.Core
+	if g.CoreWhy != "" {
+		core += " (" + g.CoreWhy + ")"
 	}
-	return g.Name + " — " + g.Core
+	if g.Hint != "" {
+		core += "; " + g.Hint
+	}
+	if g.System != "" {
+		return g.Name + " — " + g.System + " · " + core
+	}
+	return g.Name + " — " + core
 }
 
 func (p *libraryPanel) stateSlot() int {
@@ -86,10 +111,34 @@ func (p *libraryPanel) stateSlot() int {
 	return n
 }
 
-// reload re-reads the library (ROM folders may have changed).
-func (p *libraryPanel) reload() {
-	p.games = p.console.Games()
-	p.list.Refresh()
+// reload re-reads the library (ROM folders may have changed). The scan runs
+// off the UI goroutine: a first scan opens every zip and probes every core
+// in a child process.
+func (p *libraryPanel) reload() { p.load(p.console.Games) }
+
+// load shows the list games returns, once it has it; of loads that overlap,
+// the one started last wins.
+func (p *libraryPanel) load(games func() []emu.Game) {
+	n := p.loads.Add(1)
+	do := func() {
+		list := games()
+		fyne.Do(func() {
+			if n < p.shown {
+				return
+			}
+			p.shown = n
+			p.games = list
+			p.list.Refresh()
+			if hook := libraryLoaded.Load(); hook != nil {
+				(*hook)(p)
+			}
+		})
+	}
+	if loadInline.Load() {
+		do()
+		return
+	}
+	go do()
 }
 
 // run does a console command off the UI goroutine (starting a core takes a

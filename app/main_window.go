@@ -43,7 +43,10 @@ type mainWindow struct {
 
 	code      *canvas.Text // the room code, in large digits (hidden when access is open)
 	codeLabel *widget.Label
-	players   *playersPanel
+	// accessNotice says why the code or the QR code is new, or that typing
+	// the code waits (Status.AccessNotice); hidden when there is nothing to say.
+	accessNotice *widget.Label
+	players      *playersPanel
 	// fingerprint is the HTTPS certificate's, to compare with what the
 	// phone's browser shows on its warning page.
 	fingerprint *widget.Label
@@ -91,6 +94,11 @@ func newMainWindow(a fyne.App, h Host) *mainWindow {
 	m.codeLabel.Alignment = fyne.TextAlignCenter
 	m.code.Hide()
 	m.codeLabel.Hide()
+	m.accessNotice = widget.NewLabel("")
+	m.accessNotice.Alignment = fyne.TextAlignCenter
+	m.accessNotice.Wrapping = fyne.TextWrapWord
+	m.accessNotice.Importance = widget.WarningImportance
+	m.accessNotice.Hide()
 	m.players = newPlayersPanel(h)
 
 	var settingsButton fyne.CanvasObject = layout.NewSpacer()
@@ -105,7 +113,7 @@ func newMainWindow(a fyne.App, h Host) *mainWindow {
 
 	heading := widget.NewLabel("Open on your phone, or scan:")
 	heading.Alignment = fyne.TextAlignCenter
-	top := container.NewVBox(heading, m.url, m.codeLabel, m.code)
+	top := container.NewVBox(heading, m.url, m.codeLabel, m.code, m.accessNotice)
 	bottom := container.NewVBox(m.also, m.fingerprint, widget.NewSeparator(), m.status, m.players.content,
 		container.NewHBox(layout.NewSpacer(), settingsButton))
 	join := container.NewBorder(top, bottom, nil, nil, m.qr)
@@ -218,7 +226,8 @@ func formatAlso(others []string) string {
 	return "also: " + strings.Join(others, "  ")
 }
 
-// showPlayers updates the room code, the certificate fingerprint and the players.
+// showPlayers updates the room code (and what the host says about it), the
+// certificate fingerprint and the players.
 func (m *mainWindow) showPlayers(s Status) {
 	if s.RoomCode != "" {
 		if m.code.Text != s.RoomCode {
@@ -230,6 +239,14 @@ func (m *mainWindow) showPlayers(s Status) {
 	} else {
 		m.code.Hide()
 		m.codeLabel.Hide()
+	}
+	if s.AccessNotice != "" {
+		if m.accessNotice.Text != s.AccessNotice {
+			m.accessNotice.SetText(s.AccessNotice)
+		}
+		m.accessNotice.Show()
+	} else {
+		m.accessNotice.Hide()
 	}
 	if s.Fingerprint != "" {
 		text := "HTTPS certificate SHA-256:\n" + s.Fingerprint

@@ -2,8 +2,11 @@
 // every page follows without reloading, and only player 1 gets the panel.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   startHost, launchBrowser, openPage, waitState, waitSlot, waitColour, waitGame, sample, closeAll, WAIT_MS,
+  testDataDir, requireFile, makeTempDir,
 } from './helpers.mjs';
 
 let browser;
@@ -101,4 +104,57 @@ test('player 1 starts the Test Card from the Games panel; every page follows', a
   for (const page of [p1, p2, spectator]) await waitGame(page, 'Light Cycles');
 
   for (const page of [p1, p2, spectator]) await page.context().close();
+});
+
+// Two ROMs of one name (two folders, or two extensions) are two entries the
+// panel tells apart, each with its own saves; no id or problem in the page
+// names a host path.
+test('games of one name are told apart, and the page is sent no host path', async (t) => {
+  requireFile(path.join(testDataDir, 'testcore_libretro.so'));
+  const roms = makeTempDir('couchplay-roms-');
+  const data = makeTempDir('couchplay-data-');
+  for (const dir of ['USA', 'EUR']) {
+    fs.mkdirSync(path.join(roms, dir));
+    fs.writeFileSync(path.join(roms, dir, 'Zelda.tst'), `mode normal\nregion ${dir}\n`);
+  }
+  fs.writeFileSync(path.join(roms, 'hello.tst'), 'mode normal\n');
+  fs.writeFileSync(path.join(roms, 'hello.tstz'), 'mode normal\ncolour\n');
+  fs.writeFileSync(path.join(roms, 'Broken.zip'), 'not a zip'); // listed, with no core for it
+  const h = await startHost({ rom: null, extraArgs: ['--roms', roms, '--cores-dir', testDataDir, '--data', data] });
+  t.after(() => h.stop());
+  const p1 = await openPage(browser, h);
+  await waitState(p1, 'playing');
+  await p1.locator('#games-button').click();
+  const items = p1.locator('#games-list li');
+  await p1.locator('#games-list li', { hasText: 'Zelda (EUR)' }).waitFor({ timeout: WAIT_MS });
+  const listed = await items.evaluateAll((els) => els.map((el) => ({ id: el.dataset.id, text: el.textContent })));
+  t.diagnostic(JSON.stringify(listed));
+  const named = (name) => listed.filter((g) => g.text.startsWith(name));
+  for (const name of ['Zelda (USA)', 'Zelda (EUR)', 'hello (tst)', 'hello (tstz)', 'Broken']) {
+    assert.equal(named(name).length, 1, `one entry named ${name}`);
+  }
+  assert.equal(new Set(listed.map((g) => g.id)).size, listed.length, 'every entry has its own id');
+  for (const g of listed) {
+    for (const hostPath of [roms, data, testDataDir, '/usr/lib']) {
+      assert.ok(!g.id.includes(hostPath) && !g.text.includes(hostPath), `${JSON.stringify(g)} names ${hostPath}`);
+    }
+  }
+  assert.match(named('Broken')[0].text, /no core found/);
+
+  // Each Zelda saves its own state: slot 1 of one does not overwrite the other's.
+  for (const name of ['Zelda (USA)', 'Zelda (EUR)']) {
+    if (!(await p1.locator('#games-panel').isVisible())) await p1.locator('#games-button').click();
+    await p1.locator('#games-list li', { hasText: name }).locator('button.play').click();
+    await p1.locator('#games-panel').waitFor({ state: 'hidden', timeout: WAIT_MS }); // it closes once the game runs
+    await waitGame(p1, 'Zelda');
+    await p1.locator('#games-button').click();
+    await p1.locator('#games-list li.current', { hasText: name }).waitFor({ timeout: WAIT_MS });
+    await p1.locator('#state-slot').selectOption('1');
+    await p1.locator('#state-save').click();
+    await p1.locator('#toast', { hasText: 'Saved state 1' }).waitFor({ timeout: WAIT_MS });
+    await p1.keyboard.press('Escape');
+  }
+  const states = fs.readdirSync(path.join(data, 'states')).filter((f) => f.endsWith('.state1'));
+  assert.equal(states.length, 2, `one state file per Zelda: ${states}`);
+  await p1.context().close();
 });

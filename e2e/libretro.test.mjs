@@ -79,11 +79,12 @@ async function videoSize(page) {
   return page.evaluate(() => ({ w: document.getElementById('screen').videoWidth, h: document.getElementById('screen').videoHeight }));
 }
 
-// Player 1 opens the Games panel and presses Play on the entry with id.
-async function playFromPanel(page, id) {
+// Player 1 opens the Games panel and presses Play on the entry named name
+// (library ids name no host path, so the test finds the game as a user does).
+async function playFromPanel(page, name) {
   await page.locator('#games-button').click();
   await page.locator('#games-panel').waitFor({ state: 'visible', timeout: WAIT_MS });
-  const play = page.locator(`#games-list li[data-id="${id}"] button.play`);
+  const play = page.locator('#games-list').getByRole('button', { name: `Play ${name}`, exact: true });
   await play.waitFor({ timeout: WAIT_MS });
   await play.click();
 }
@@ -121,7 +122,7 @@ test('switching games while four pages play: every page follows without reloadin
   }
   await waitQuadrants(players[0], NES, dark, 'the NES picture');
 
-  await playFromPanel(players[0], quads);
+  await playFromPanel(players[0], 'Quads');
   for (const page of players) {
     await waitGame(page, 'Quads');
     await poll(async () => { const s = await videoSize(page); return s.w === 160 && s.h === 144; },
@@ -133,7 +134,7 @@ test('switching games while four pages play: every page follows without reloadin
   await players[2].keyboard.up('KeyX');
   await waitQuadrants(players[0], TESTCORE, dark, 'the test core\'s dark picture');
 
-  await playFromPanel(players[0], quad);
+  await playFromPanel(players[0], 'quad');
   for (const page of players) {
     await waitGame(page, 'quad');
     await poll(async () => { const s = await videoSize(page); return s.w === NES.w && s.h === NES.h; },
@@ -206,7 +207,7 @@ test('a crashing and a hanging core: every page is told, the host keeps serving,
   await waitOneCoreChild(h);
 
   // A core that stops answering: the watchdog (2 s without a frame) calls it hung.
-  await playFromPanel(p1, hang);
+  await playFromPanel(p1, 'Hang');
   const started = Date.now();
   for (const page of players) await waitCrash(page, ['stopped responding'], 8000);
   const took = Date.now() - started;
@@ -239,7 +240,7 @@ test('broken ROMs in the library: a clear message names the game, the running ga
 
   for (const name of ['Garbage', 'Truncated']) {
     await p1.evaluate(() => { document.getElementById('toast').hidden = true; });
-    await playFromPanel(p1, path.join(roms, `${name}.nes`));
+    await playFromPanel(p1, name);
     const toast = p1.locator('#toast');
     await toast.waitFor({ state: 'visible', timeout: WAIT_MS });
     const text = await toast.textContent();

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Game is one entry of the game library.
@@ -20,6 +21,17 @@ type Game struct {
 
 	ROM      string `json:"-"` // ROM file; empty for built-ins
 	CorePath string `json:"-"` // the libretro core that runs it
+	// SaveName names the game's battery save and states (saves/<SaveName>.srm,
+	// states/<SaveName>.stateN), unique per ROM. Empty: settled when it opens.
+	SaveName string `json:"-"`
+	// Detail is Problem for the host's own eyes (the window, the log): it may
+	// name host paths, which pages are never sent.
+	Detail string `json:"-"`
+	// CoreWhy says why Core was chosen when several cores take the ROM.
+	CoreWhy string `json:"-"`
+	// Hint is added to a failure or a crash of the game: what may be missing
+	// (e.g. a BIOS file the core lists). No host paths: pages see it.
+	Hint string `json:"-"`
 }
 
 // Built-in library entries: always there, so a fresh install has something to play.
@@ -57,11 +69,21 @@ type Opener func(g Game, crashed func(err error)) (Core, error)
 
 // ConsoleConfig configures a Console.
 type ConsoleConfig struct {
-	Loop   *Loop
-	Open   Opener // nil: only built-ins can be played
-	Games  func() []Game
-	Logger *slog.Logger
+	Loop *Loop
+	Open Opener // nil: only built-ins can be played
+	// Games scans the library (ROM folders): the console keeps what it
+	// found, and scans again only when asked for the library after
+	// RescanEvery (default DefaultRescanEvery), or on Rescan.
+	Games       func() []Game
+	RescanEvery time.Duration
+	Now         func() time.Time // tests; default time.Now
+	Logger      *slog.Logger
 }
+
+// DefaultRescanEvery is how old the library may get before a request for it
+// scans the ROM folders again: a page, a play of an unknown id or a flood of
+// requests cost at most one scan in that time.
+const DefaultRescanEvery = 3 * time.Second
 
 // Console is the host's game API: the library, and start/stop/reset/save/load
 // of the game the loop runs. Pages (through signal/) and the window use it;
@@ -71,6 +93,11 @@ type Console struct {
 	log *slog.Logger
 
 	ops sync.Mutex // one start/stop/reset/state command at a time
+
+	lib       sync.Mutex // held while scanning: one scan at a time, the others wait for it
+	found     []Game     // the last scan, sorted by name
+	scannedAt time.Time
+	scanned   bool
 
 	mu         sync.Mutex
 	status     GameStatus
@@ -86,20 +113,42 @@ func NewConsole(cfg ConsoleConfig, current Game) *Console {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RescanEvery <= 0 {
+		cfg.RescanEvery = DefaultRescanEvery
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	c := &Console{cfg: cfg, log: cfg.Logger}
 	c.status = GameStatus{Game: current, Info: cfg.Loop.Info(), State: StateRunning}
 	return c
 }
 
 // Games lists the library: the built-ins first, then the ROMs found, by name.
+// It is the last scan's list while that is younger than RescanEvery.
 func (c *Console) Games() []Game {
+	return c.games(false)
+}
+
+// Rescan scans the ROM folders now (the host asked: a file was added) and
+// returns the library.
+func (c *Console) Rescan() []Game {
+	return c.games(true)
+}
+
+func (c *Console) games(force bool) []Game {
 	games := []Game{GameBuiltin, GameTestCard}
-	if c.cfg.Games != nil {
+	if c.cfg.Games == nil {
+		return games
+	}
+	c.lib.Lock()
+	defer c.lib.Unlock()
+	if force || !c.scanned || c.cfg.Now().Sub(c.scannedAt) >= c.cfg.RescanEvery {
 		found := c.cfg.Games()
 		sort.SliceStable(found, func(i, j int) bool { return found[i].Name < found[j].Name })
-		games = append(games, found...)
+		c.found, c.scannedAt, c.scanned = found, c.cfg.Now(), true
 	}
-	return games
+	return append(games, c.found...)
 }
 
 // Status is what runs now.
@@ -165,6 +214,9 @@ func (c *Console) Start(g Game) error {
 	gen := c.generation
 	c.mu.Unlock()
 	core, err := c.open(g, gen)
+	if err != nil && g.Hint != "" {
+		err = fmt.Errorf("%w (%s)", err, g.Hint)
+	}
 	if err != nil {
 		if gen > 1 { // a start-up failure is main's one line
 			c.log.Warn("game did not start", "game", g.Name, "err", err)
@@ -200,6 +252,9 @@ func (c *Console) crashed(gen int, g Game, err error) {
 		return
 	}
 	msg := "the game crashed: " + err.Error()
+	if g.Hint != "" {
+		msg += " (" + g.Hint + ")"
+	}
 	c.log.Error(msg, "game", g.Name)
 	c.setStatus(GameStatus{Game: g, Info: info, State: StateCrashed, Message: msg})
 }

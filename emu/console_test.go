@@ -2,9 +2,11 @@ package emu
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // stubCore is a core with Controls that a test can make crash.
@@ -100,5 +102,67 @@ func TestConsoleControlsAndCrash(t *testing.T) {
 	(*crashes)[0](errors.New("late report of the old core"))
 	if len(*seen) != n || c.Status().State != StateRunning {
 		t.Error("a crash report of a replaced core changed the status")
+	}
+}
+
+// The library is scanned at most once per RescanEvery however often it is
+// asked for (a page, a play of an unknown id), and at once on Rescan.
+func TestConsoleScansTheLibraryAtMostOnceInAWhile(t *testing.T) {
+	now := time.Unix(1000, 0)
+	scans := 0
+	c := NewConsole(ConsoleConfig{
+		Loop:   NewLoop(NewBuiltinGame(), nil, nil, nil),
+		Logger: slog.New(slog.DiscardHandler),
+		Now:    func() time.Time { return now },
+		Games: func() []Game {
+			scans++
+			return []Game{{ID: "rom:1", Name: fmt.Sprint("scan ", scans)}}
+		},
+	}, GameBuiltin)
+	for range 100 {
+		c.Games()
+		if err := c.Play("rom:unknown"); !errors.Is(err, ErrNoSuchGame) {
+			t.Fatal(err)
+		}
+	}
+	if scans != 1 {
+		t.Fatalf("100 requests and 100 plays of an unknown id scanned %d times, want 1", scans)
+	}
+	now = now.Add(DefaultRescanEvery)
+	if g := c.Games(); scans != 2 || g[2].Name != "scan 2" {
+		t.Errorf("after %v: %d scans, library %+v", DefaultRescanEvery, scans, g)
+	}
+	if g := c.Rescan(); scans != 3 || g[2].Name != "scan 3" {
+		t.Errorf("Rescan: %d scans, library %+v", scans, g)
+	}
+}
+
+// A game's hint (a BIOS file its core lists that is missing) is added to
+// the reason it failed or crashed.
+func TestConsoleAddsTheGamesHint(t *testing.T) {
+	var crash func(error)
+	fail := true
+	c := NewConsole(ConsoleConfig{
+		Loop:   NewLoop(NewBuiltinGame(), nil, nil, nil),
+		Logger: slog.New(slog.DiscardHandler),
+		Games:  func() []Game { return []Game{{ID: "rom:psx", Name: "Disc", Hint: "missing: scph5502.bin"}} },
+		Open: func(g Game, crashed func(error)) (Core, error) {
+			if fail {
+				return nil, errors.New("the core could not load it")
+			}
+			crash = crashed
+			return &stubCore{recordingCore: recordingCore{fps: 60}}, nil
+		},
+	}, GameBuiltin)
+	if err := c.Play("rom:psx"); err == nil || !strings.Contains(err.Error(), "missing: scph5502.bin") {
+		t.Errorf("failed start: %v", err)
+	}
+	fail = false
+	if err := c.Play("rom:psx"); err != nil {
+		t.Fatal(err)
+	}
+	crash(errors.New("the core process was killed by SIGABRT"))
+	if st := c.Status(); !strings.Contains(st.Message, "SIGABRT") || !strings.Contains(st.Message, "missing: scph5502.bin") {
+		t.Errorf("crash message %q", st.Message)
 	}
 }

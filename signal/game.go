@@ -2,6 +2,8 @@ package signal
 
 import (
 	"fmt"
+	"sync"
+	"time"
 
 	"couchplay/emu"
 )
@@ -14,6 +16,12 @@ import (
 
 // cmdQueueLen bounds the game commands one session may have waiting.
 const cmdQueueLen = 4
+
+// libraryEvery: a member gets at most one library reply in this time. A
+// request within it is answered when it is over, with one reply for all the
+// requests meanwhile, so a page that asks always gets the list and a page
+// that floods costs one reply a second.
+const libraryEvery = time.Second
 
 // gameInfo is what runs now, for welcome and game messages.
 func (s *Server) gameInfo() *GameInfo {
@@ -66,18 +74,91 @@ func (s *Server) libraryMessage() (Message, bool) {
 	games := c.Games()
 	list := make([]LibraryGame, len(games))
 	for i, g := range games {
-		list[i] = LibraryGame{ID: g.ID, Name: g.Name, System: g.System, Core: g.Core, Problem: g.Problem}
+		core := g.Core
+		if g.CoreWhy != "" {
+			core += " (" + g.CoreWhy + ")"
+		}
+		// Library ids and problems name no host path (emu.Game.Detail does).
+		list[i] = LibraryGame{ID: g.ID, Name: g.Name, System: g.System, Core: core, Problem: g.Problem}
 	}
 	return Message{Type: TypeLibrary, Games: list}, true
 }
 
+// sendLibrary answers a library request, at most once per libraryEvery for
+// the session's member.
 func (ss *session) sendLibrary() {
-	msg, ok := ss.srv.libraryMessage()
-	if !ok {
+	if ss.srv.cfg.Console == nil {
 		ss.reply(errorMessage(CodeGameFailed, "this host has no game library"))
 		return
 	}
-	ss.reply(msg)
+	var key any = ss
+	if ss.member != nil {
+		key = ss.member
+	}
+	libraryTurns.ask(key, libraryEvery, func() {
+		select {
+		case <-ss.done:
+			return // the page went away meanwhile
+		default:
+		}
+		if msg, ok := ss.srv.libraryMessage(); ok {
+			ss.reply(msg)
+		}
+	})
+}
+
+// libraryTurns throttles library replies per member, for every server.
+var libraryTurns = &throttle{turns: map[any]*turn{}}
+
+// throttle runs at most one send per key in a period: the first at once,
+// the others coalesced into one at the period's end. A key is forgotten a
+// period after its last send, so nothing piles up.
+type throttle struct {
+	mu    sync.Mutex
+	turns map[any]*turn
+}
+
+type turn struct {
+	pending func() // the latest send asked for within the period
+}
+
+func (t *throttle) ask(key any, every time.Duration, send func()) {
+	t.mu.Lock()
+	if tr, ok := t.turns[key]; ok {
+		tr.pending = send
+		t.mu.Unlock()
+		return
+	}
+	tr := &turn{}
+	t.turns[key] = tr
+	t.mu.Unlock()
+	send()
+	t.expire(key, tr, every)
+}
+
+// expire ends tr's period after every: it sends what was asked meanwhile
+// (and starts a new period) or forgets the key.
+func (t *throttle) expire(key any, tr *turn, every time.Duration) {
+	time.AfterFunc(every, func() {
+		t.mu.Lock()
+		send := tr.pending
+		tr.pending = nil
+		if send == nil {
+			delete(t.turns, key)
+		}
+		t.mu.Unlock()
+		if send != nil {
+			send()
+			t.expire(key, tr, every)
+		}
+	})
+}
+
+// waiting is how many keys are in a period (tests).
+func (t *throttle) waiting() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.turns)
 }
 
 // isGameCommand reports whether typ is one of player 1's commands.

@@ -2,10 +2,12 @@ package signal
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/coder/websocket"
@@ -305,4 +307,79 @@ func TestWithoutAConsole(t *testing.T) {
 	if m := next(t, ctx, p1, TypeError); m.Code != CodeGameFailed {
 		t.Fatalf("play without a console: %+v", m)
 	}
+}
+
+// A page that floods library requests gets one reply at once and one more
+// for all the rest a second later, not one per request.
+func TestLibraryRequestsAreThrottledPerMember(t *testing.T) {
+	scans := 0
+	var mu sync.Mutex
+	cc := newFakeLibrary().config()
+	games := cc.Games
+	cc.Games = func() []emu.Game { mu.Lock(); scans++; mu.Unlock(); return games() }
+	h := startHostWith(t, 4, cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	spec, _ := joinWS(t, ctx, h, `{"type":"join","watch":true}`)
+	for range 20 {
+		send(t, ctx, spec, `{"type":"library"}`)
+	}
+	send(t, ctx, spec, `{"type":"warp"}`) // answered at once: the replies before it are those not held back
+	replies := 0
+	for {
+		_, data, err := spec.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m Message
+		json.Unmarshal(data, &m)
+		if m.Type == TypeLibrary {
+			replies++
+		}
+		if m.Type == TypeError {
+			break
+		}
+	}
+	if replies != 1 {
+		t.Fatalf("20 library requests got %d replies at once, want 1", replies)
+	}
+	if m := next(t, ctx, spec, TypeLibrary); len(m.Games) != 5 {
+		t.Fatalf("the held-back reply: %+v", m.Games)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if scans > 2 {
+		t.Errorf("%d scans of the ROM folders for 20 requests, want at most 2", scans)
+	}
+}
+
+// The throttle sends the first at once, coalesces the rest into one at the
+// end of the period, and forgets a key a period after its last send.
+func TestThrottle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		th := &throttle{turns: map[any]*turn{}}
+		sent := 0
+		for range 10 {
+			th.ask("a", time.Second, func() { sent++ })
+		}
+		if sent != 1 {
+			t.Fatalf("%d sent at once, want 1", sent)
+		}
+		th.ask("b", time.Second, func() {}) // another member is not held back by a
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if sent != 2 {
+			t.Fatalf("%d sent after a second, want 2", sent)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if sent != 2 || th.waiting() != 0 {
+			t.Fatalf("%d sent, %d keys kept after the periods ended", sent, th.waiting())
+		}
+		th.ask("a", time.Second, func() { sent++ })
+		if sent != 3 {
+			t.Fatal("a new period does not send at once")
+		}
+		time.Sleep(2 * time.Second)
+	})
 }
