@@ -353,7 +353,7 @@ func (h windowHost) Status() app.Status {
 	players, spectators := h.srv.Room().Roster()
 	return app.Status{Game: h.console.Status().Game.Name, Players: players, Reserved: h.srv.Room().Reserved(),
 		Spectators: spectators, Peers: h.hub.Connected(), RoomCode: h.srv.RoomCode(), Notice: h.srv.PortNotice(),
-		Fingerprint: h.srv.Fingerprint()}
+		Fingerprint: h.srv.Fingerprint(), AccessNotice: h.srv.AccessNotice()}
 }
 
 // hostCommandsHelp lists the headless host's console commands.

@@ -18,6 +18,19 @@ import (
 // ErrRoomFull means every player slot and spectator seat is taken.
 var ErrRoomFull = errors.New("the room is full: all 4 player slots and every spectator seat are taken")
 
+// ErrKicked refuses a rejoin with the session token of a page the host kicked.
+var ErrKicked = errors.New("the host removed this page from the game")
+
+// maxPages caps the session tokens whose page the room remembers (the oldest go first).
+const maxPages = 4096
+
+// page is what the host decided about one page (one session token, which
+// the page keeps for as long as the host runs: Rejoin hands it back).
+type page struct {
+	kicked  bool // Kick: its token lets it in no more
+	benched bool // MoveToSpectator: it rejoins as a spectator, reload or not
+}
+
 // ReserveFor is how long a player's slot waits for its page to reconnect after
 // the connection dropped without a leave (Wi-Fi blip, phone screen locked).
 const ReserveFor = 20 * time.Second
@@ -50,11 +63,17 @@ type Room struct {
 	pads     [emu.Ports]pad
 	now      func() time.Time // injected by tests
 	access   *Access          // nil: open access
+	// pages are the session tokens the room gave out, and what the host
+	// decided about each (kicked, moved to the spectators); pageOrder is
+	// oldest first, for the cap.
+	pages     map[string]*page
+	pageOrder []string
 }
 
 // NewRoom makes an empty room.
 func New(maxSpectators int) *Room {
-	return &Room{spectators: map[*Member]struct{}{}, watchers: map[string]time.Time{}, maxSpectators: maxSpectators, now: time.Now}
+	return &Room{spectators: map[*Member]struct{}{}, watchers: map[string]time.Time{}, maxSpectators: maxSpectators, now: time.Now,
+		pages: map[string]*page{}}
 }
 
 // SetAccess puts the room in code mode (nil: open). Call it before serving.
@@ -67,8 +86,11 @@ func (r *Room) Access() *Access { return r.access }
 var ErrNoPlayer = errors.New("nobody holds that player slot")
 
 // Kick frees player slot (1–4) and returns who held it (its session is told
-// by the caller). In code mode its token is revoked, so the page needs the
-// code again to come back.
+// by the caller). The page stays out until the host lets it in: its token
+// (the only one it has: Rejoin keeps a page's token) gets ErrKicked from
+// then on, and in code mode it is revoked and the join key replaced, so
+// neither the token nor the QR code the page scanned lets it in; the code or
+// the new QR code the host shows does. The other pages keep their tokens.
 func (r *Room) Kick(slot int) (*Member, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -76,21 +98,53 @@ func (r *Room) Kick(slot int) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.Token != "" {
+		r.pageOf(m.Token).kicked = true
+		delete(r.watchers, m.Token)
+	}
 	if r.access != nil {
 		r.access.Revoke(m.Token)
+		r.access.NewKey()
 	}
 	return m, nil
 }
 
+// Kicked reports whether token is that of a page the host kicked.
+func (r *Room) Kicked(token string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.pages[token]
+	return p != nil && p.kicked
+}
+
+// pageOf is token's page, remembered from now on; r.mu is held.
+func (r *Room) pageOf(token string) *page {
+	if p := r.pages[token]; p != nil {
+		return p
+	}
+	if len(r.pageOrder) >= maxPages {
+		delete(r.pages, r.pageOrder[0])
+		r.pageOrder = r.pageOrder[1:]
+	}
+	p := &page{}
+	r.pages[token] = p
+	r.pageOrder = append(r.pageOrder, token)
+	return p
+}
+
 // MoveToSpectator makes the player in slot (1–4) a spectator, freeing the
 // slot, and returns it. A player whose page is away (reserved slot) just
-// loses the slot.
+// loses the slot. Either way its page rejoins as a spectator from then on,
+// after a reload too (its token is remembered as benched).
 func (r *Room) MoveToSpectator(slot int) (*Member, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m, err := r.takeSlot(slot)
 	if err != nil {
 		return nil, err
+	}
+	if m.Token != "" {
+		r.pageOf(m.Token).benched = true
 	}
 	if m.reservedUntil.IsZero() {
 		r.spectators[m] = struct{}{} // the host's choice: not limited by maxSpectators
@@ -124,54 +178,79 @@ func (r *Room) holder(i int) *Member {
 	return m
 }
 
-// Rejoin seats a browser: with the token of a player slot, it gets that slot
+// Rejoin seats a browser. With the token of a player slot it gets that slot
 // back — whether the old connection was seen to drop or not (a phone that lost
 // Wi-Fi leaves a half-open socket the host notices only at the next ping), and
-// the old connection is told it was replaced. Otherwise it joins as new (Join)
-// with a fresh token.
+// the old connection is told it was replaced; with watch it gives that slot
+// up and watches. A spectator's token gets its seat back (rejoinWatcher), and
+// the token of a page the host moved to the spectators a spectator seat. A
+// page keeps its token: one the room gave out that holds nothing joins as new
+// (Join) with it, so the host's decisions about the page (Kick,
+// MoveToSpectator) follow it; a token the room never gave gets a fresh one.
+// A kicked page's token gets ErrKicked.
 func (r *Room) Rejoin(token string, want int, watch bool, replaced func()) (m *Member, slot int, notice string, err error) {
-	if token != "" && !watch {
-		r.mu.Lock()
-		for i := range r.slots {
-			if old := r.holder(i); old != nil && old.Token == token {
-				m = &Member{Token: token, slot: i + 1, replaced: replaced}
-				r.slots[i] = m // a fresh Member, so the old session's late Leave/Drop is a no-op
-				r.pads[i] = pad{}
-				old.slot = 0
-				wasConnected := old.reservedUntil.IsZero()
-				r.mu.Unlock()
-				if wasConnected && old.replaced != nil {
-					old.replaced()
-				}
-				return m, i + 1, "", nil
-			}
+	r.mu.Lock()
+	p := r.pages[token]
+	if token == "" || p == nil {
+		token = NewToken()
+		p = r.pageOf(token)
+	} else if p.kicked {
+		r.mu.Unlock()
+		return nil, 0, "", ErrKicked
+	}
+	m = &Member{Token: token, replaced: replaced}
+	for i := range r.slots {
+		old := r.holder(i)
+		if old == nil || old.Token != token {
+			continue
 		}
-		if m, ok := r.rejoinWatcher(token, replaced); ok {
-			return m, 0, "", nil
+		old.slot = 0
+		wasConnected := old.reservedUntil.IsZero()
+		r.pads[i] = pad{}
+		if watch {
+			r.slots[i] = nil
+			r.spectators[m] = struct{}{} // traded its slot: not limited by maxSpectators
+		} else {
+			m.slot = i + 1
+			r.slots[i] = m // a fresh Member, so the old session's late Leave/Drop is a no-op
 		}
 		r.mu.Unlock()
+		if wasConnected && old.replaced != nil {
+			old.replaced()
+		}
+		return m, m.slot, "", nil
 	}
-	m = &Member{Token: NewToken(), replaced: replaced}
-	slot, notice, err = r.Join(m, want, watch)
+	if ok := r.rejoinWatcher(m); ok {
+		return m, 0, "", nil
+	}
+	if p.benched {
+		r.spectators[m] = struct{}{} // the host's choice: not limited by maxSpectators
+		r.mu.Unlock()
+		if watch {
+			return m, 0, "", nil
+		}
+		return m, 0, "The host moved you to the spectators.", nil
+	}
+	slot, notice, err = r.join(m, want, watch)
+	r.mu.Unlock()
 	return m, slot, notice, err
 }
 
-// rejoinWatcher seats a spectator that comes back with its token, as a
+// rejoinWatcher seats m, a spectator that comes back with its token, as a
 // spectator again. r.mu is held; it is released when ok.
-func (r *Room) rejoinWatcher(token string, replaced func()) (m *Member, ok bool) {
+func (r *Room) rejoinWatcher(m *Member) (ok bool) {
 	var old *Member
 	for s := range r.spectators {
-		if s.Token == token {
+		if s.Token == m.Token {
 			old = s
 			break
 		}
 	}
-	until, dropped := r.watchers[token]
-	delete(r.watchers, token) // used now, or expired
+	until, dropped := r.watchers[m.Token]
+	delete(r.watchers, m.Token) // used now, or expired
 	if old == nil && (!dropped || !r.now().Before(until)) {
-		return nil, false
+		return false
 	}
-	m = &Member{Token: token, replaced: replaced}
 	if old != nil { // still looks connected: the old session is told it was replaced
 		delete(r.spectators, old)
 	}
@@ -180,7 +259,7 @@ func (r *Room) rejoinWatcher(token string, replaced func()) (m *Member, ok bool)
 	if old != nil && old.replaced != nil {
 		old.replaced()
 	}
-	return m, true
+	return true
 }
 
 // Join seats m: in slot want (1–4) if asked and free, else the lowest free slot,
@@ -189,6 +268,11 @@ func (r *Room) rejoinWatcher(token string, replaced func()) (m *Member, ok bool)
 func (r *Room) Join(m *Member, want int, watch bool) (slot int, notice string, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.join(m, want, watch)
+}
+
+// join is Join with r.mu held.
+func (r *Room) join(m *Member, want int, watch bool) (slot int, notice string, err error) {
 	if watch {
 		return r.seatSpectator(m, "")
 	}

@@ -218,12 +218,13 @@ func TestReservationExpires(t *testing.T) {
 	if players, _ := r.Roster(); len(players) != 0 {
 		t.Fatalf("expired reservation still counted: %v", players)
 	}
-	if _, slot, _, _ := rejoin(r, p1.Token, 0, false); slot != 1 {
-		t.Fatalf("slot 1 not free again (got %d)", slot)
+	// Too late to come back: the old token joins like anyone new (the lowest
+	// free slot), and keeps its token.
+	if late, slot, _, _ := rejoin(r, p1.Token, 2, false); slot != 2 || late.Token != p1.Token {
+		t.Fatalf("late rejoin got slot %d, token kept %v; want the slot it asked for, same token", slot, late.Token == p1.Token)
 	}
-	// Too late to come back: the old token joins as new.
-	if _, slot, _, _ := rejoin(r, p1.Token, 0, false); slot != 2 {
-		t.Fatalf("late rejoin got slot %d, want a new slot 2", slot)
+	if players, _ := r.Roster(); !slices.Equal(players, []int{2}) {
+		t.Fatalf("players %v, want [2]: slot 1 is free again", players)
 	}
 }
 
@@ -261,18 +262,27 @@ func TestDroppedSpectatorRejoinsAsSpectator(t *testing.T) {
 		t.Fatalf("%d spectators after a replace, want 1", spectators)
 	}
 
-	// Past ReserveFor the seat is forgotten: a free player slot is taken.
+	// Past ReserveFor, or after a leave (a reload), it is still the page the
+	// host moved to the spectators: it watches, though slot 1 is free.
 	r.Drop(again)
 	now = now.Add(ReserveFor)
-	if _, slot, _, _ := r.Rejoin(player.Token, 0, false, nil); slot != 1 {
-		t.Fatalf("rejoin after ReserveFor: slot %d, want 1", slot)
+	back, slot, _, _ = r.Rejoin(player.Token, 0, false, nil)
+	if slot != 0 {
+		t.Fatalf("rejoin after ReserveFor: slot %d, want a spectator", slot)
+	}
+	r.Leave(back)
+	if _, slot, notice, _ := r.Rejoin(player.Token, 1, false, nil); slot != 0 || notice == "" {
+		t.Fatalf("rejoin after a leave asking for slot 1: slot %d notice %q, want a spectator told why", slot, notice)
+	}
+	if players, _ := r.Roster(); len(players) != 0 {
+		t.Fatalf("players %v, want none", players)
 	}
 
-	// A spectator that left (closed the page) is forgotten at once.
+	// A spectator by its own choice that left (closed the page) is forgotten at once.
 	watcher, _, _, _ := r.Rejoin("", 0, true, nil)
 	r.Leave(watcher)
-	if _, slot, _, _ := r.Rejoin(watcher.Token, 0, false, nil); slot != 2 {
-		t.Fatalf("rejoin after a leave: slot %d, want 2", slot)
+	if _, slot, _, _ := r.Rejoin(watcher.Token, 0, false, nil); slot != 1 {
+		t.Fatalf("rejoin after a leave: slot %d, want 1", slot)
 	}
 	if len(r.watchers) != 0 {
 		t.Errorf("%d remembered watchers, want none", len(r.watchers))

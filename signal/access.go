@@ -3,6 +3,7 @@ package signal
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,11 +44,16 @@ func (s *Server) JoinURLs() []string {
 }
 
 // admitJoin checks a join against the room's access mode; false means it was
-// answered with an error and the connection may try again.
-func (ss *session) admitJoin(msg Message) bool {
-	a := ss.srv.room.Access()
-	if a == nil || a.Admitted(msg.Token) {
-		return true
+// answered with an error and the connection may try again. byToken: its
+// session token let it in (not a code or key it showed).
+func (ss *session) admitJoin(msg Message) (ok, byToken bool) {
+	srv := ss.srv
+	a := srv.room.Access()
+	if a == nil {
+		return true, true
+	}
+	if a.Admitted(msg.Token) {
+		return true, true
 	}
 	// A typed code goes first: a page whose link carries a stale key still sends it.
 	secret := msg.Code
@@ -55,27 +61,65 @@ func (ss *session) admitJoin(msg Message) bool {
 		secret = msg.Key
 	}
 	err := a.Check(ss.ip, secret)
+	srv.newCodeIf(err)
 	var limited *room.RateLimitedError
 	switch {
 	case err == nil:
-		return true
-	case errors.Is(err, room.ErrCodeRequired):
-		ss.reply(errorMessage(CodeCodeRequired, err.Error()))
-	case errors.Is(err, room.ErrBadCode):
-		ss.log.Info("join with a wrong room code or key", "key", msg.Key != "")
-		ss.reply(errorMessage(CodeBadCode, err.Error()))
+		return true, false
 	case errors.As(err, &limited):
-		ss.log.Warn("join refused: too many wrong room codes", "retry_after_s", limited.Seconds())
+		srv.logWrongCode(ss.log, ss.ip, "join refused: too many wrong room codes", "retry_after_s", limited.Seconds(), "everyone", limited.Everyone)
 		msg := errorMessage(CodeRateLimited, err.Error())
 		msg.RetryAfter = limited.Seconds()
 		ss.reply(msg)
+	case srv.room.Kicked(msg.Token):
+		// The host kicked this page: neither its token nor what it shows lets it in.
+		srv.logWrongCode(ss.log, ss.ip, "join refused: the host kicked this page", "code", secret != "")
+		ss.reply(errorMessage(CodeKicked, KickedText))
+		ss.closeAfterFlush(websocket.StatusPolicyViolation, "removed by the host")
+	case errors.Is(err, room.ErrCodeRequired):
+		ss.reply(errorMessage(CodeCodeRequired, err.Error()))
+	case errors.Is(err, room.ErrBadCode):
+		srv.logWrongCode(ss.log, ss.ip, "join with a wrong room code or key", "key", msg.Key != "" && msg.Code == "")
+		ss.reply(errorMessage(CodeBadCode, err.Error()))
 	}
-	return false
+	return false, false
+}
+
+// logWrongCode logs a refused code at most once per addrLogEvery per
+// address (loglimit.go), saying how many lines it left out since.
+func (s *Server) logWrongCode(log *slog.Logger, ip, text string, args ...any) {
+	if ok, suppressed := s.addrLog.allow("code", ip); ok {
+		log.Warn(text, append(args, "suppressed", suppressed)...)
+	}
+}
+
+// newCodeIf announces a new room code when err says a wrong try made one
+// (someone was guessing): on stderr, like the serving line, and in the log;
+// the window shows it (RoomCode, AccessNotice).
+func (s *Server) newCodeIf(err error) {
+	var made *room.NewCodeError
+	if !errors.As(err, &made) {
+		return
+	}
+	s.log.Warn("someone was guessing the room code: made a new one", "wrong_codes", made.Wrong)
+	for _, u := range s.urls {
+		fmt.Fprintf(s.cfg.Stderr, "couchplay: serving %s (new room code %s: someone was guessing the old one, %d wrong codes)\n", u, made.Code, made.Wrong)
+	}
+}
+
+// AccessNotice is what the window says about wrong codes (typing the code
+// waits for everyone; someone was guessing, so the code is new), or "".
+func (s *Server) AccessNotice() string {
+	if a := s.room.Access(); a != nil {
+		return a.Notice()
+	}
+	return ""
 }
 
 // whepAuthorized checks a WHEP request in code mode (RFC 9725 §4.5: the
-// Bearer token is the join key or the room code): 401 without one, 403 for a
-// wrong one, 429 after too many wrong ones.
+// Bearer token is the join key or the room code), before anything looks at
+// the body, so the answer is the same whatever the body: 401 without one,
+// 403 for a wrong one, 429 while wrong codes wait (the right code too).
 func (s *Server) whepAuthorized(w http.ResponseWriter, r *http.Request) bool {
 	a := s.room.Access()
 	if a == nil {
@@ -86,7 +130,8 @@ func (s *Server) whepAuthorized(w http.ResponseWriter, r *http.Request) bool {
 	if !strings.EqualFold(scheme, "Bearer") {
 		token = ""
 	}
-	err := a.Check(clientIP(r), strings.TrimSpace(token))
+	ip := clientIP(r)
+	err := a.Check(ip, strings.TrimSpace(token))
 	var limited *room.RateLimitedError
 	switch {
 	case err == nil:
@@ -95,9 +140,11 @@ func (s *Server) whepAuthorized(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="couchplay"`)
 		whepError(w, http.StatusUnauthorized, "this host needs Authorization: Bearer <room code or join key>")
 	case errors.Is(err, room.ErrBadCode):
-		s.log.Info("WHEP request with a wrong room code or key", "remote", r.RemoteAddr)
+		s.logWrongCode(s.log, ip, "WHEP request with a wrong room code or key", "remote", r.RemoteAddr)
+		s.newCodeIf(err)
 		whepError(w, http.StatusForbidden, "wrong room code or join key")
 	case errors.As(err, &limited):
+		s.logWrongCode(s.log, ip, "WHEP request refused: too many wrong room codes", "remote", r.RemoteAddr, "retry_after_s", limited.Seconds(), "everyone", limited.Everyone)
 		w.Header().Set("Retry-After", strconv.Itoa(limited.Seconds()))
 		whepError(w, http.StatusTooManyRequests, err.Error())
 	}
@@ -124,7 +171,9 @@ func (s *Server) sessionOf(m *room.Member) *session {
 }
 
 // Kick frees player slot (1–4): its page is told KickedText and its
-// connection closed; in code mode its session token no longer lets it in.
+// connection closed, and it stays out until the host lets it in (room.Kick):
+// its session token no longer lets it in, and in code mode the join key is
+// new (the window's QR code; a "couchplay: join" line on stderr).
 func (s *Server) Kick(slot int) error {
 	m, err := s.room.Kick(slot)
 	if err != nil {
@@ -136,6 +185,12 @@ func (s *Server) Kick(slot int) error {
 		ss.closeAfterFlush(websocket.StatusPolicyViolation, "removed by the host")
 	}
 	s.broadcastRoster()
+	if s.room.Access() != nil {
+		// room.Kick made a new join key: the kicked page's QR code no longer works.
+		for _, u := range s.JoinURLs() {
+			fmt.Fprintf(s.cfg.Stderr, "couchplay: join %s (a new join key: the host kicked a player)\n", u)
+		}
+	}
 	return nil
 }
 

@@ -138,9 +138,20 @@ func TestWrongCodesAreRateLimited(t *testing.T) {
 	}
 	// WHEP shares the limit: the same address is refused there too.
 	resp, _ := whepRequest(t, ctx, http.MethodPost, h.base+"whep", "application/sdp", "v=0",
-		http.Header{"Authorization": {"Bearer " + testKey}})
+		http.Header{"Authorization": {"Bearer " + testCode}})
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("WHEP while limited: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	// The QR code's key is never refused by the limit: on /ws…
+	send(t, ctx, conn, `{"type":"join","key":"`+testKey+`"}`)
+	if m := next(t, ctx, conn, TypeWelcome); m.Slot != 1 {
+		t.Fatalf("the key from a limited address: %+v", m)
+	}
+	// …nor on WHEP (this offer is no SDP, so it is judged and refused: 400).
+	resp, _ = whepRequest(t, ctx, http.MethodPost, h.base+"whep", "application/sdp", "v=0",
+		http.Header{"Authorization": {"Bearer " + testKey}})
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("WHEP with the key from a limited address: %d, want the offer judged (400)", resp.StatusCode)
 	}
 }
 

@@ -210,6 +210,9 @@ type peekedConn struct {
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
+// NetConn is the sniffed connection (the connection cap finds its own under it).
+func (c *peekedConn) NetConn() net.Conn { return c.Conn }
+
 // CloseWrite keeps http.Server's graceful close of a plain connection
 // (it half-closes TCP before closing after an error reply).
 func (c *peekedConn) CloseWrite() error {

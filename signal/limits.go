@@ -31,9 +31,17 @@ const (
 	// DefaultJoinBurst and DefaultJoinRate are the same for all addresses together.
 	DefaultJoinBurst = 120
 	DefaultJoinRate  = 10
-	// DefaultJoinTimeout closes a signalling connection that has not sent a
-	// join by then (a page joins within a second of opening it).
-	DefaultJoinTimeout = 30 * time.Second
+	// DefaultJoinTimeout closes a signalling connection that has not joined
+	// by then (a page sends its join as the socket opens; one at the code
+	// prompt closes its socket and opens a new one with the code).
+	DefaultJoinTimeout = 10 * time.Second
+	// MaxUnjoinedPerIP and MaxUnjoined bound the signalling connections that
+	// have not joined yet, from one address and in all: a share of the
+	// connection caps, so sockets that never show a code or key cannot fill
+	// them. A connection over the share closes the oldest one not joined
+	// (its address's first, else anyone's), which has had its chance to join.
+	MaxUnjoinedPerIP = 4
+	MaxUnjoined      = 16
 	// DefaultReadTimeout bounds reading one request (headers and body: an SDP
 	// is a few KiB). net/http lifts it once the body is read, so a long-poll
 	// recv may wait longer (TestLongPollOutlastsTheReadTimeout); WebSockets

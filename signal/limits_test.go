@@ -74,13 +74,21 @@ type bubbleHost struct {
 // inside synctest.Test. It is shut down when the test ends.
 func startBubbleHost(t *testing.T, opt func(*Config)) *bubbleHost {
 	t.Helper()
+	return startBubbleHostAccess(t, opt, nil)
+}
+
+// startBubbleHostAccess is startBubbleHost with the room in code mode when access is set.
+func startBubbleHostAccess(t *testing.T, opt func(*Config), access *room.Access) *bubbleHost {
+	t.Helper()
 	logBuf := &lockedBuffer{}
 	cfg := Config{Version: "test", MaxSpectators: 4, Client: fstest.MapFS{"index.html": {Data: []byte("x")}},
 		Logger: slog.New(slog.NewTextHandler(logBuf, nil))}
 	if opt != nil {
 		opt(&cfg)
 	}
-	srv := New(cfg, nil, room.New(cfg.MaxSpectators))
+	rm := room.New(cfg.MaxSpectators)
+	rm.SetAccess(access)
+	srv := New(cfg, nil, rm)
 	ln := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
 	srv.serve(ln)
 	tr := &http.Transport{DialContext: ln.dial}
@@ -470,7 +478,7 @@ func TestLongPollOutlastsTheReadTimeout(t *testing.T) {
 			}
 			got <- batch
 		}()
-		time.Sleep(10 * time.Second) // the recv waits, well past the read timeout
+		time.Sleep(DefaultJoinTimeout / 2) // the recv waits, well past the read timeout (and not yet the join timeout)
 		resp, err := h.client.Post(bubbleURL+"poll/send?session="+id, "text/plain", strings.NewReader(`{"type":"warp"}`))
 		if err != nil {
 			t.Fatal(err)

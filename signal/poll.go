@@ -25,6 +25,9 @@ import (
 const (
 	pollWait = 25 * time.Second // a recv answers with [] after this, under common proxy timeouts (60 s)
 	pollIdle = 30 * time.Second // a session with no recv for this long has gone away
+	// pollLinger is how long an ended session is kept for its client to
+	// fetch (and acknowledge) its last messages; recvs do not extend it.
+	pollLinger = 5 * time.Second
 	// pollBatch bounds the messages one recv returns, so one answer stays small.
 	pollBatch = 32
 	// CodeSessionGone answers requests for a poll session that has ended.
@@ -37,9 +40,10 @@ const (
 type pollSession struct {
 	id      string
 	ss      *session
-	idle    *time.Timer // ends the session after pollIdle without a recv
+	idle    *time.Timer // ends the session after pollIdle without a recv, or pollLinger after it ended
 	busy    atomic.Bool // a recv is outstanding
-	release func()      // its connection slot, given back when the session is forgotten
+	release func()      // its connection slot, given back when the session ends (or is forgotten)
+	endAt   time.Time   // set when the session ended: forgotten by then at the latest; guarded by mu
 
 	mu       sync.Mutex
 	seq      uint64    // the last seq given to a message
@@ -65,24 +69,41 @@ func (s *Server) handlePollOpen(w http.ResponseWriter, r *http.Request) {
 		tooMany(w, ref)
 		return
 	}
-	ss, err := s.newSession(s.log.With("remote", r.RemoteAddr, "signal", "poll"), clientIP(r), false)
+	id := newToken()
+	ps := &pollSession{id: id, release: release}
+	log := s.log.With("remote", r.RemoteAddr, "signal", "poll")
+	ps.idle = time.AfterFunc(pollIdle, func() {
+		log.Info("long-poll session idle or over; forgetting it")
+		s.endPoll(id)
+	})
+	ss, err := s.newSessionWith(log, clientIP(r), false, func(ss *session) {
+		// Its place comes back as soon as it ends, and it is forgotten
+		// pollLinger later at the latest, whatever its client does (a client
+		// that never acknowledges the last messages must not keep it).
+		ss.release, ss.finishAtOnce = release, true
+		ss.onFinish = func() {
+			ps.mu.Lock()
+			ps.endAt = time.Now().Add(pollLinger)
+			ps.mu.Unlock()
+			ps.idle.Reset(pollLinger)
+		}
+	})
 	if err != nil {
+		ps.idle.Stop()
 		release()
 		writeJSON(w, http.StatusServiceUnavailable, errorMessage(CodeShutdown, err.Error()))
 		return
 	}
-	id := newToken()
-	ps := &pollSession{id: id, ss: ss, release: release}
-	ps.idle = time.AfterFunc(pollIdle, func() {
-		ss.log.Info("long-poll session idle; ending it")
-		s.endPoll(id)
-	})
+	ps.ss = ss
 	s.polls.mu.Lock()
 	if s.polls.byID == nil {
 		s.polls.byID = map[string]*pollSession{}
 	}
 	s.polls.byID[id] = ps
 	s.polls.mu.Unlock()
+	if isDone(ss) {
+		ps.idle.Reset(pollLinger) // it ended before it was registered (shut down, pushed out)
+	}
 	ss.log.Info("signalling over HTTP long-polling (the WebSocket could not be used)")
 	writeJSON(w, http.StatusCreated, map[string]string{"session": id})
 }
@@ -168,7 +189,16 @@ func (s *Server) handlePollRecv(w http.ResponseWriter, r *http.Request) {
 	}
 	defer ps.busy.Store(false)
 	ps.idle.Stop()
-	defer ps.idle.Reset(pollIdle)
+	defer func() {
+		ps.mu.Lock()
+		endAt := ps.endAt
+		ps.mu.Unlock()
+		if endAt.IsZero() {
+			ps.idle.Reset(pollIdle)
+		} else {
+			ps.idle.Reset(max(0, time.Until(endAt))) // an ended session's recvs do not extend it
+		}
+	}()
 
 	ss := ps.ss
 	// What the client has not acknowledged is sent again before anything new.

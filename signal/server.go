@@ -62,6 +62,10 @@ type Config struct {
 	JoinTimeout    time.Duration // a signalling connection must join within this
 	ReadTimeout    time.Duration // reading one request (a long-poll recv extends it)
 	IdleTimeout    time.Duration // a keep-alive connection with no request
+	// Open TCP connections (connlimit.go), per address and in all; zero
+	// means DefaultMaxOpenConnsPerIP / DefaultMaxOpenConns.
+	MaxOpenConnsPerIP int
+	MaxOpenConns      int
 }
 
 // Server is the HTTP server, signalling and room.
@@ -89,7 +93,10 @@ type Server struct {
 	whepConns countLimiter // WHEP sessions
 	joins     rateLimiter  // join attempts
 	cop       *http.CrossOriginProtection
-	pageKey   string // written into index.html, proves a handshake comes from our page (pagekey.go)
+	pageKey   string          // written into index.html, proves a handshake comes from our page (pagekey.go)
+	served    servedNames     // the names the host answers to (hostcheck.go)
+	openConns *connCap        // open TCP connections (connlimit.go)
+	addrLog   *addrLogLimiter // per-address log lines (loglimit.go)
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -111,7 +118,9 @@ func New(cfg Config, hub *stream.Hub, rm *room.Room) *Server {
 		cfg.Stderr = io.Discard
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: rm, sessions: map[*session]struct{}{},
-		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: newToken()}
+		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: newToken(),
+		served: newServedNames(), addrLog: newAddrLogLimiter(addrLogEvery)}
+	s.openConns = newConnCap(cfg.MaxOpenConnsPerIP, cfg.MaxOpenConns, s.connRefused, s.connEvicted)
 	s.conns = countLimiter{what: "connections", maxPerIP: s.limits.maxConnsPerIP, max: s.limits.maxConns}
 	s.whepConns = countLimiter{what: "WHEP sessions", maxPerIP: s.limits.maxWHEPPerIP}
 	s.joins = rateLimiter{burstPerIP: s.limits.joinBurstPerIP, ratePerIP: s.limits.joinRatePerIP,
@@ -130,7 +139,8 @@ func New(cfg Config, hub *stream.Hub, rm *room.Room) *Server {
 	mux.Handle("GET /", s.clientHandler())
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: s.limits.readTimeout, IdleTimeout: s.limits.idleTimeout,
-		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+		ConnState: s.openConns.setState,
+		ErrorLog:  slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	return s
 }
 
@@ -150,6 +160,8 @@ func (s *Server) Start() error {
 		return err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	// The connection cap sits under the TLS sniffer: it counts sockets.
+	ln = &capListener{Listener: ln, cap: s.openConns}
 	if s.cfg.HTTPSDir != "" {
 		if err := s.setupHTTPS(ln.Addr().(*net.TCPAddr).IP); err != nil {
 			ln.Close()
@@ -160,6 +172,8 @@ func (s *Server) Start() error {
 		// Verbatim, for a headless host: the window shows it otherwise.
 		fmt.Fprintf(s.cfg.Stderr, "couchplay: HTTPS certificate SHA-256 fingerprint %s\n", s.Fingerprint())
 	}
+	// Outermost: a name the host does not serve gets nothing else (hostcheck.go).
+	s.http.Handler = s.checkHost(s.http.Handler)
 	s.urls = serveURLs(s.scheme(), ln.Addr().(*net.TCPAddr).IP, port)
 	s.announce()
 	s.log.Info("serving", "urls", strings.Join(s.urls, " "), "https_fingerprint", s.Fingerprint())
@@ -326,8 +340,12 @@ apache2 (a2enmod proxy proxy_http proxy_wstunnel rewrite):
 
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		s.log.Warn("GET /ws without WebSocket upgrade headers: a reverse proxy probably dropped Upgrade/Connection; see the 426 body for the nginx/apache fix",
-			"remote", r.RemoteAddr, "upgrade", r.Header.Get("Upgrade"), "connection", r.Header.Get("Connection"))
+		// One line per address now and then (loglimit.go): a page retrying
+		// through such a proxy, or a client on purpose, repeats this.
+		if ok, suppressed := s.addrLog.allow("upgrade", clientIP(r)); ok {
+			s.log.Warn("GET /ws without WebSocket upgrade headers: a reverse proxy probably dropped Upgrade/Connection; see the 426 body for the nginx/apache fix",
+				"remote", r.RemoteAddr, "upgrade", r.Header.Get("Upgrade"), "connection", r.Header.Get("Connection"), "suppressed", suppressed)
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Upgrade", "websocket")
 		w.WriteHeader(http.StatusUpgradeRequired)

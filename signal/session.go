@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -31,8 +32,23 @@ type session struct {
 	log  *slog.Logger
 	ip   string // the client's address, for the join rate limit
 	send chan outgoing
-	done chan struct{} // closed when the session has ended
+	done chan struct{} // closed when the session has ended (or is being ended: stop)
 	end  sync.Once
+	// stopOnce closes done once, whoever asks first: finish, or stop (an
+	// unjoined connection pushed out by newer ones), which leaves finish to
+	// the transport's own goroutine.
+	stopOnce sync.Once
+	opened   time.Time // when the connection opened, for the unjoined share
+	// joined is set once the session has a seat; closing once it is being
+	// closed without one (pushed out, or the join timeout). Either takes it
+	// out of the unjoined share (newSession).
+	joined, closing atomic.Bool
+	// finishAtOnce: the transport has no goroutine of its own that ends the
+	// session (long-poll), so one closed without a seat (pushed out, join
+	// timeout) is finished at once, its place given back; its last messages
+	// wait for a recv. Otherwise stop, and the transport finishes it.
+	finishAtOnce bool
+	onFinish     func() // runs at the end of finish (long-poll: forget the session soon)
 	// release gives back the connection slot the transport took (nil: the
 	// transport gives it back itself).
 	release   func()
@@ -69,33 +85,111 @@ type outgoing struct {
 // transport that serves it from its own goroutine asks for that goroutine to
 // be counted (wg), under the same lock Shutdown sets closing with, so Shutdown
 // never waits on a group that can still grow.
+//
+// A connection that has not joined is in the unjoined share (MaxUnjoinedPerIP,
+// MaxUnjoined): past it, the oldest unjoined one of the address, else of
+// anyone, is pushed out, so connections that never show a code or key cannot
+// fill the connection caps and a page that joins as it opens always can.
 func (s *Server) newSession(log *slog.Logger, ip string, counted bool) (*session, error) {
+	return s.newSessionWith(log, ip, counted, func(*session) {})
+}
+
+// newSessionWith is newSession whose fields (release, finishAtOnce,
+// onFinish) set sets before anything else can see the session.
+func (s *Server) newSessionWith(log *slog.Logger, ip string, counted bool, set func(*session)) (*session, error) {
 	ss := &session{srv: s, log: log, ip: ip, send: make(chan outgoing, sendQueueLen), done: make(chan struct{}),
-		cmds: make(chan Message, cmdQueueLen)}
+		cmds: make(chan Message, cmdQueueLen), opened: time.Now()}
+	set(ss)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closing {
+		s.mu.Unlock()
 		return nil, errors.New("the host is shutting down")
 	}
+	out := s.overUnjoinedShare(ip)
 	s.sessions[ss] = struct{}{}
 	if counted {
 		s.wg.Add(1)
 	}
 	ss.joinTimer = time.AfterFunc(s.limits.joinTimeout, ss.joinTimedOut)
+	s.mu.Unlock()
+	for _, old := range out {
+		old.pushOut()
+	}
 	return ss, nil
 }
+
+// overUnjoinedShare picks the unjoined sessions a new one from ip pushes out
+// (the oldest of ip's past MaxUnjoinedPerIP-1, then the oldest of all past
+// MaxUnjoined-1) and marks them closing; s.mu is held.
+func (s *Server) overUnjoinedShare(ip string) []*session {
+	var mine, all []*session
+	for o := range s.sessions {
+		if o.joined.Load() || o.closing.Load() {
+			continue
+		}
+		all = append(all, o)
+		if o.ip == ip {
+			mine = append(mine, o)
+		}
+	}
+	oldest := func(list []*session) *session {
+		var first *session
+		for _, o := range list {
+			if !o.closing.Load() && (first == nil || o.opened.Before(first.opened)) {
+				first = o
+			}
+		}
+		return first
+	}
+	var out []*session
+	take := func(o *session) {
+		if o != nil && o.closing.CompareAndSwap(false, true) {
+			out = append(out, o)
+		}
+	}
+	if len(mine) >= MaxUnjoinedPerIP {
+		take(oldest(mine))
+	}
+	if len(all)-len(out) >= MaxUnjoined {
+		take(oldest(all))
+	}
+	return out
+}
+
+// pushOut ends an unjoined session to make room for a newer one: it is told
+// why, and its transport closes it at once (a client that does not read
+// must not hold its connection place through a close handshake).
+func (ss *session) pushOut() {
+	ss.mu.Lock()
+	log := ss.log
+	ss.mu.Unlock()
+	log.Info("closing a signalling connection that has not joined: newer ones are waiting to join", "waited", time.Since(ss.opened).Round(time.Millisecond))
+	ss.reply(errorMessage(CodeTooMany, "too many connections are waiting to join; this one waited longest: reload the page"))
+	if ss.finishAtOnce {
+		ss.finish()
+		return
+	}
+	ss.stop()
+}
+
+// stop closes done (once): the transport's writer stops, and its reader
+// ends the session with finish.
+func (ss *session) stop() { ss.stopOnce.Do(func() { close(ss.done) }) }
 
 // joinTimedOut closes a connection that has held a slot without joining.
 func (ss *session) joinTimedOut() {
 	ss.mu.Lock()
 	idle := ss.member == nil && !ss.finished
 	ss.mu.Unlock()
-	if !idle {
+	if !idle || !ss.closing.CompareAndSwap(false, true) {
 		return
 	}
 	ss.log.Info("closing a signalling connection that never joined", "after", ss.srv.limits.joinTimeout)
 	ss.reply(errorMessage(CodeJoinTimeout, "this connection sent no join message in time"))
 	ss.closeAfterFlush(websocket.StatusPolicyViolation, "no join message in time")
+	if ss.finishAtOnce {
+		ss.finish() // its place comes back now, whether its client reads this or not
+	}
 }
 
 // refuse turns a client over a limit away: an error it can show, then the end.
@@ -203,16 +297,29 @@ func (ss *session) handle(msg Message) {
 
 func (ss *session) join(msg Message) {
 	srv := ss.srv
+	// The access check comes first, with its own limits (room/access.go): a
+	// join that shows no code, or a wrong one, builds nothing, so it takes
+	// nothing from the join-attempt buckets that joins with the key use.
+	ok, byToken := ss.admitJoin(msg)
+	if !ok {
+		return // answered; the page may join again with the code
+	}
+	if !byToken && srv.room.Kicked(msg.Token) {
+		msg.Token = "" // a kicked page the host let in again (the code or the new key): a fresh start
+	}
 	if ref := srv.joins.allow(ss.ip); ref != nil {
 		ss.log.Warn("join refused", "reason", ref.text)
 		ss.reply(errorMessage(CodeTooMany, ref.text))
 		ss.closeAfterFlush(refusalStatus(ref), "too many join attempts")
 		return
 	}
-	if !ss.admitJoin(msg) {
-		return // answered; the page may join again with the code
-	}
 	member, slot, notice, err := srv.room.Rejoin(msg.Token, msg.Slot, msg.Watch, ss.replacedByRejoin)
+	if errors.Is(err, room.ErrKicked) {
+		ss.log.Info("join refused: the host kicked this page")
+		ss.reply(errorMessage(CodeKicked, KickedText))
+		ss.closeAfterFlush(websocket.StatusPolicyViolation, "removed by the host")
+		return
+	}
 	if err != nil {
 		ss.log.Warn("join refused", "err", err)
 		ss.reply(errorMessage(CodeFull, err.Error()))
@@ -233,6 +340,7 @@ func (ss *session) join(msg Message) {
 		return
 	}
 	ss.member = member
+	ss.joined.Store(true)
 	ss.log = ss.log.With("slot", slot)
 	ss.mu.Unlock()
 	if a := srv.room.Access(); a != nil {
@@ -370,7 +478,7 @@ func (ss *session) input(data []byte) {
 // reconnect gets it back. Transports call it when their connection ends.
 func (ss *session) finish() {
 	ss.end.Do(func() {
-		close(ss.done)
+		ss.stop()
 		if ss.joinTimer != nil {
 			ss.joinTimer.Stop()
 		}
@@ -394,6 +502,9 @@ func (ss *session) finish() {
 		}
 		if ss.release != nil {
 			ss.release()
+		}
+		if ss.onFinish != nil {
+			ss.onFinish()
 		}
 	})
 }
