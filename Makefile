@@ -13,7 +13,7 @@ LDFLAGS   := -X main.version=$(VERSION)
 BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
 TEST_DEBS  := cc65 curl dbus-daemon iproute2 chromium xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
-.PHONY: all run build relay deps test-deps testdata test vet unit e2e gui-smoke tray-smoke package-smoke bench fuzz soak package install clean
+.PHONY: all run build relay deps test-deps testdata test vet unit e2e gui-smoke tray-smoke package-smoke bench guess fuzz soak package install clean
 
 # Test data made here, never committed: Debian's libretro cores (unpacked, without
 # RetroArch) in a cache kept across runs, the NES test ROM (cc65) and the C test
@@ -74,6 +74,11 @@ tray-smoke: build
 bench: test-deps build relay testdata
 	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchtime 2s ./stream/ ./emu/ ./emu/libretro/
 	node e2e/bench.mjs
+
+# A 60 s brute force of the room code over WHEP from 1,000 loopback addresses
+# against a real host: prints what it answered and whether a guess got in.
+guess: test-deps build
+	node e2e/guess.mjs --seconds $(or $(SECONDS),60)
 
 # Every fuzz target for FUZZTIME each (default 20s); prints execs and crashes.
 fuzz: deps testdata
