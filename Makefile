@@ -78,7 +78,7 @@ bench: test-deps build relay testdata
 # A 60 s brute force of the room code over WHEP from 1,000 loopback addresses
 # against a real host: prints what it answered and whether a guess got in.
 guess: test-deps build
-	node e2e/guess.mjs --seconds $(or $(SECONDS),60)
+	node e2e/guess.mjs --seconds $(or $(GUESS_SECONDS),60)
 
 # Every fuzz target for FUZZTIME each (default 20s); prints execs and crashes.
 fuzz: deps testdata
