@@ -13,6 +13,7 @@ import (
 
 	"couchplay/assets"
 	"couchplay/emu"
+	"couchplay/host"
 	_ "couchplay/internal/fynelocale" // before Fyne reads the locale
 	"couchplay/internal/settings"
 )
@@ -27,7 +28,7 @@ const appID = "io.couchplay.couchplay"
 const refreshInterval = time.Second
 
 // Host is what the window shows and commands. The host core implements it;
-// both methods may be called from any goroutine and must be cheap.
+// its methods may be called from any goroutine and must be cheap.
 type Host interface {
 	// URLs are the LAN URLs the host serves; the first is the one the QR code encodes,
 	// e.g. http://192.168.1.20:8000/ (in code mode with the join key: …/#key=…;
@@ -51,23 +52,9 @@ type Host interface {
 	Restart()
 }
 
-// Status is a snapshot of the host for the window.
-type Status struct {
-	Game       string // name of the running game
-	Players    []int  // occupied player slots (1-4), connected or reserved
-	Reserved   []int  // the slots of Players whose page dropped and may come back (room.ReserveFor)
-	Spectators int
-	Peers      int    // connected WebRTC peers
-	RoomCode   string // the 4-digit room code in code mode, "" when access is open (it changes when someone was guessing it)
-	// AccessNotice is what the host says about its room code and QR code, ""
-	// for nothing: typing the code waits for everyone (too many wrong codes),
-	// someone was guessing so the code is new, a kick made a new QR code.
-	AccessNotice string
-	Notice       string // something the host had to do differently, e.g. serve on another port
-	// Fingerprint is the SHA-256 fingerprint of the HTTPS certificate
-	// (AA:BB:…), "" when serving plain HTTP.
-	Fingerprint string
-}
+// Status is a snapshot of the host for the window (host.Status: the host
+// core makes it, and fake hosts in tests too).
+type Status = host.Status
 
 // Run opens the window and blocks until the user closes it, quits from the
 // tray, or ctx ends (SIGINT/SIGTERM).

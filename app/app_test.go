@@ -171,8 +171,8 @@ func TestMainWindowShowsHost(t *testing.T) {
 // loop appears in the game view, and Play in the library switches the game.
 func TestWindowShowsGameAndRunsLibrary(t *testing.T) {
 	a := test.NewTempApp(t)
-	loop := emu.NewLoop(emu.NewBuiltinGame(), nil, nil, nil) // not started: commands run inline
-	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop}, emu.GameBuiltin)
+	loop := emu.NewLoop(emu.NewLightCycles(), nil, nil, nil) // not started: commands run inline
+	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop}, emu.LightCyclesGame)
 	h := &fixedHost{urls: []string{"http://192.168.1.20:8000/"}, console: console, preview: &emu.Preview{}}
 	loadInline.Store(true)
 	defer loadInline.Store(false)
@@ -213,7 +213,7 @@ func TestWindowShowsGameAndRunsLibrary(t *testing.T) {
 		t.Fatalf("row 1 = %q", name.Text)
 	}
 	test.Tap(row.(*fyne.Container).Objects[1].(*widget.Button))
-	if got := outcome(t, ran); got != "Started Test Card" || console.Status().Game.ID != emu.BuiltinTestCard {
+	if got := outcome(t, ran); got != "Started Test Card" || console.Status().Game.ID != emu.TestCardID {
 		t.Fatalf("Play: result %q, running %q", got, console.Status().Game.ID)
 	}
 	// A save state of a built-in is refused, with the reason in the window.
@@ -259,12 +259,12 @@ func TestLibraryReloadIsOffTheUIGoroutine(t *testing.T) {
 	test.NewTempApp(t)
 	release := make(chan struct{})
 	var scans atomic.Int32
-	console := emu.NewConsole(emu.ConsoleConfig{Loop: emu.NewLoop(emu.NewBuiltinGame(), nil, nil, nil),
+	console := emu.NewConsole(emu.ConsoleConfig{Loop: emu.NewLoop(emu.NewLightCycles(), nil, nil, nil),
 		Games: func() []emu.Game {
 			scans.Add(1)
 			<-release
 			return []emu.Game{{ID: "rom:1", Name: "Zelda", Detail: "no core found: (searched /usr/lib/libretro)", Problem: "no core found"}}
-		}}, emu.GameBuiltin)
+		}}, emu.LightCyclesGame)
 	loaded := watchLibraryLoads(t)
 	made := make(chan *libraryPanel, 1)
 	go func() { made <- newLibraryPanel(console) }()

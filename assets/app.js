@@ -31,7 +31,7 @@ const STATE_SLOTS = 9;
 const GAME_CRASHED = 'crashed';
 const SLOTS = 4;
 
-// Binary input messages on the data channel (stream/input.go), little endian:
+// Binary input messages on the data channel (emu/input.go), little endian:
 // buttons only [type, seq u8, buttons u16], or with the sticks [type, seq u8,
 // buttons u16, left X, left Y, right X, right Y: int16 each]. Either is the full
 // pad state; the short one means centred sticks, so it is sent whenever they are.
@@ -319,7 +319,7 @@ function wsTransport(ws, early) {
 }
 
 // Reconnecting (README, Dropped connections): the host keeps a dropped
-// player's slot for its session token for RECONNECT_WINDOW_MS (signal.ReserveFor),
+// player's slot for its session token for RECONNECT_WINDOW_MS (room.ReserveFor),
 // so the page keeps trying that long, quickly at first (a Wi-Fi blip or a phone
 // waking up is back in well under 2 s), then every RECONNECT_MS's last entry.
 // Then it says the host is gone and offers Retry.

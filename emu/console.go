@@ -36,8 +36,8 @@ type Game struct {
 
 // Built-in library entries: always there, so a fresh install has something to play.
 var (
-	GameBuiltin  = Game{ID: BuiltinGame, Name: "Light Cycles", System: "built-in", Core: "couchplay"}
-	GameTestCard = Game{ID: BuiltinTestCard, Name: "Test Card", System: "built-in", Core: "couchplay"}
+	LightCyclesGame = Game{ID: LightCyclesID, Name: "Light Cycles", System: "built-in", Core: "couchplay"}
+	TestCardGame    = Game{ID: TestCardID, Name: "Test Card", System: "built-in", Core: "couchplay"}
 )
 
 // Controls are what a running core may offer beyond Core: the console's
@@ -137,7 +137,7 @@ func (c *Console) Rescan() []Game {
 }
 
 func (c *Console) games(force bool) []Game {
-	games := []Game{GameBuiltin, GameTestCard}
+	games := []Game{LightCyclesGame, TestCardGame}
 	if c.cfg.Games == nil {
 		return games
 	}
@@ -260,7 +260,7 @@ func (c *Console) crashed(gen int, g Game, err error) {
 }
 
 // Stop ends the running game and goes back to the built-in one.
-func (c *Console) Stop() error { return c.Start(GameBuiltin) }
+func (c *Console) Stop() error { return c.Start(LightCyclesGame) }
 
 // Reset restarts the running game from power-on (its battery RAM stays).
 func (c *Console) Reset() error {

@@ -22,7 +22,7 @@ func (s *stubCore) LoadState(slot int) error { return errors.New("state slot 3 r
 
 func newTestConsole(t *testing.T) (*Console, *Loop, *[]func(error), *[]GameStatus) {
 	t.Helper()
-	loop := NewLoop(NewBuiltinGame(), nil, nil, nil)
+	loop := NewLoop(NewLightCycles(), nil, nil, nil)
 	var crashes []func(error)
 	rom := Game{ID: "/roms/quad.nes", Name: "quad", Core: "Stub", ROM: "/roms/quad.nes"}
 	broken := Game{ID: "/roms/none.gba", Name: "none", Problem: "no core found: install libretro-mgba"}
@@ -34,7 +34,7 @@ func newTestConsole(t *testing.T) (*Console, *Loop, *[]func(error), *[]GameStatu
 			crashes = append(crashes, crashed)
 			return &stubCore{recordingCore: recordingCore{fps: 60}}, nil
 		},
-	}, GameBuiltin)
+	}, LightCyclesGame)
 	var seen []GameStatus
 	c.OnChange(func(s GameStatus) { seen = append(seen, s) })
 	return c, loop, &crashes, &seen
@@ -42,10 +42,10 @@ func newTestConsole(t *testing.T) (*Console, *Loop, *[]func(error), *[]GameStatu
 
 func TestConsolePlaySwitchesAndReports(t *testing.T) {
 	c, loop, _, seen := newTestConsole(t)
-	if got := c.Games(); len(got) != 4 || got[0].ID != BuiltinGame || got[1].ID != BuiltinTestCard {
+	if got := c.Games(); len(got) != 4 || got[0].ID != LightCyclesID || got[1].ID != TestCardID {
 		t.Fatalf("library = %+v, want the two built-ins first", got)
 	}
-	if err := c.Play(BuiltinTestCard); err != nil {
+	if err := c.Play(TestCardID); err != nil {
 		t.Fatal(err)
 	}
 	if c.Status().Game.Name != "Test Card" || len(*seen) != 1 || (*seen)[0].State != StateRunning {
@@ -66,7 +66,7 @@ func TestConsolePlaySwitchesAndReports(t *testing.T) {
 	if err := c.SaveState(1); err == nil || !strings.Contains(err.Error(), "has no save states") {
 		t.Errorf("SaveState on a built-in = %v", err)
 	}
-	if err := c.Stop(); err != nil || c.Status().Game.ID != BuiltinGame {
+	if err := c.Stop(); err != nil || c.Status().Game.ID != LightCyclesID {
 		t.Errorf("Stop: %v, now %s", err, c.Status().Game.ID)
 	}
 }
@@ -111,14 +111,14 @@ func TestConsoleScansTheLibraryAtMostOnceInAWhile(t *testing.T) {
 	now := time.Unix(1000, 0)
 	scans := 0
 	c := NewConsole(ConsoleConfig{
-		Loop:   NewLoop(NewBuiltinGame(), nil, nil, nil),
+		Loop:   NewLoop(NewLightCycles(), nil, nil, nil),
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    func() time.Time { return now },
 		Games: func() []Game {
 			scans++
 			return []Game{{ID: "rom:1", Name: fmt.Sprint("scan ", scans)}}
 		},
-	}, GameBuiltin)
+	}, LightCyclesGame)
 	for range 100 {
 		c.Games()
 		if err := c.Play("rom:unknown"); !errors.Is(err, ErrNoSuchGame) {
@@ -143,7 +143,7 @@ func TestConsoleAddsTheGamesHint(t *testing.T) {
 	var crash func(error)
 	fail := true
 	c := NewConsole(ConsoleConfig{
-		Loop:   NewLoop(NewBuiltinGame(), nil, nil, nil),
+		Loop:   NewLoop(NewLightCycles(), nil, nil, nil),
 		Logger: slog.New(slog.DiscardHandler),
 		Games:  func() []Game { return []Game{{ID: "rom:psx", Name: "Disc", Hint: "missing: scph5502.bin"}} },
 		Open: func(g Game, crashed func(error)) (Core, error) {
@@ -153,7 +153,7 @@ func TestConsoleAddsTheGamesHint(t *testing.T) {
 			crash = crashed
 			return &stubCore{recordingCore: recordingCore{fps: 60}}, nil
 		},
-	}, GameBuiltin)
+	}, LightCyclesGame)
 	if err := c.Play("rom:psx"); err == nil || !strings.Contains(err.Error(), "missing: scph5502.bin") {
 		t.Errorf("failed start: %v", err)
 	}

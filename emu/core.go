@@ -1,5 +1,5 @@
 // Package emu holds the emulator side of couchplay: the Core interface every game
-// source implements (built-in game, test card, later libretro cores) and the
+// source implements (built-in game, test card, libretro cores in emu/libretro) and the
 // frame loop that drives a core at its own frame rate.
 package emu
 

@@ -16,8 +16,8 @@ type builtinGame struct {
 	audio []int16
 }
 
-// NewBuiltinGame returns the built-in 1–4 player Light Cycles game.
-func NewBuiltinGame() Core {
+// NewLightCycles returns the built-in 1–4 player Light Cycles game.
+func NewLightCycles() Core {
 	g := &builtinGame{
 		rules: NewCycles(gridW, gridH),
 		img:   image.NewRGBA(image.Rect(0, 0, builtinWidth, builtinHeight)),
@@ -49,25 +49,25 @@ func (g *builtinGame) Frame() *image.RGBA { return g.img }
 func (g *builtinGame) Audio() []int16     { return g.audio }
 func (g *builtinGame) Close() error       { return nil }
 
-// Names of the built-in cores for --rom.
+// IDs of the built-in cores, for --rom and the library.
 const (
-	BuiltinTestCard = "builtin:testcard"
-	BuiltinGame     = "builtin:game"
+	TestCardID    = "builtin:testcard"
+	LightCyclesID = "builtin:game"
 )
 
-// OpenBuiltin returns the built-in core named by rom: "" or BuiltinGame for the
-// Light Cycles game, BuiltinTestCard for the test pattern. ok is false when rom
+// OpenBuiltin returns the built-in core named by rom: "" or LightCyclesID for the
+// Light Cycles game, TestCardID for the test pattern. ok is false when rom
 // is not a builtin name (a file for a libretro core); err is set for an unknown
 // "builtin:" name.
 func OpenBuiltin(rom string) (core Core, ok bool, err error) {
 	switch rom {
-	case "", BuiltinGame:
-		return NewBuiltinGame(), true, nil
-	case BuiltinTestCard:
+	case "", LightCyclesID:
+		return NewLightCycles(), true, nil
+	case TestCardID:
 		return NewTestCard(), true, nil
 	}
 	if strings.HasPrefix(rom, "builtin:") {
-		return nil, true, fmt.Errorf("unknown built-in game %q (have %s, %s)", rom, BuiltinGame, BuiltinTestCard)
+		return nil, true, fmt.Errorf("unknown built-in game %q (have %s, %s)", rom, LightCyclesID, TestCardID)
 	}
 	return nil, false, nil
 }

@@ -283,7 +283,7 @@ func script(seed uint64, frames int) [][Ports]Buttons {
 
 // playHash runs the built-in game through in and hashes every frame and its audio.
 func playHash(in [][Ports]Buttons) (sum [32]byte, crashes, loud int) {
-	core := NewBuiltinGame()
+	core := NewLightCycles()
 	h := sha256.New()
 	abuf := make([]byte, 3200)
 	for _, frame := range in {
@@ -329,7 +329,7 @@ func TestBuiltinGameDeterministic(t *testing.T) {
 }
 
 func TestBuiltinGameCore(t *testing.T) {
-	core := NewBuiltinGame()
+	core := NewLightCycles()
 	info := core.Info()
 	if info.Name != "Light Cycles" || info.Width != 256 || info.Height != 240 || info.FPS != 60 || info.SampleRate != 48000 {
 		t.Fatalf("info %+v", info)
@@ -365,7 +365,7 @@ func TestBuiltinGameCore(t *testing.T) {
 }
 
 func TestBuiltinGameAllocFree(t *testing.T) {
-	core := NewBuiltinGame()
+	core := NewLightCycles()
 	in := script(3, 400)
 	i := 0
 	allocs := testing.AllocsPerRun(300, func() {
@@ -381,7 +381,7 @@ func TestBuiltinGameAllocFree(t *testing.T) {
 }
 
 func BenchmarkBuiltinGameFrame(b *testing.B) {
-	core := NewBuiltinGame()
+	core := NewLightCycles()
 	in := script(5, 4000)
 	b.ReportAllocs()
 	i := 0

@@ -145,7 +145,7 @@ func TestTestCardAllocFree(t *testing.T) {
 }
 
 func TestOpenBuiltin(t *testing.T) {
-	for rom, want := range map[string]string{"": "Light Cycles", BuiltinGame: "Light Cycles", BuiltinTestCard: "Test Card"} {
+	for rom, want := range map[string]string{"": "Light Cycles", LightCyclesID: "Light Cycles", TestCardID: "Test Card"} {
 		c, ok, err := OpenBuiltin(rom)
 		if !ok || err != nil || c.Info().Name != want {
 			t.Errorf("OpenBuiltin(%q) = %v, %v, %v; want %s", rom, c, ok, err, want)

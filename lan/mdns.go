@@ -84,8 +84,8 @@ type Advertiser struct {
 	answering bool   // the responder for host is running
 }
 
-// New makes an advertiser; Start starts it.
-func New(cfg Config) *Advertiser {
+// NewAdvertiser makes an advertiser; Start starts it.
+func NewAdvertiser(cfg Config) *Advertiser {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

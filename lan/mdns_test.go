@@ -41,7 +41,7 @@ func (f *fakeNet) state() ([]string, int) {
 func (f *fakeNet) advertiser(cfg Config) *Advertiser {
 	cfg.Interfaces = f.list
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := New(cfg)
+	a := NewAdvertiser(cfg)
 	a.probe = func(_ []Iface, name string) bool {
 		f.mu.Lock()
 		defer f.mu.Unlock()

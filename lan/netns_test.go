@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 // withdraws when stdin closes.
 func helperAdvertise() int {
 	log := slog.New(&announceHandler{Handler: slog.NewTextHandler(os.Stderr, nil)})
-	a := New(Config{Port: netnsPort, HTTPS: true, Instance: netnsInst, Poll: 500 * time.Millisecond, Logger: log})
+	a := NewAdvertiser(Config{Port: netnsPort, HTTPS: true, Instance: netnsInst, Poll: 500 * time.Millisecond, Logger: log})
 	a.Start()
 	io.Copy(io.Discard, os.Stdin)
 	a.Shutdown()

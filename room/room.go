@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"couchplay/emu"
-	"couchplay/stream"
 )
 
 // ErrRoomFull means every player slot and spectator seat is taken.
@@ -70,7 +69,7 @@ type Room struct {
 	pageOrder []string
 }
 
-// NewRoom makes an empty room.
+// New makes an empty room with room for maxSpectators spectators.
 func New(maxSpectators int) *Room {
 	return &Room{spectators: map[*Member]struct{}{}, watchers: map[string]time.Time{}, maxSpectators: maxSpectators, now: time.Now,
 		pages: map[string]*page{}}
@@ -346,13 +345,13 @@ func (r *Room) Drop(m *Member) {
 
 // SetInput applies an input message from m. Spectators' input and messages
 // that arrive after a newer one (the channel is unordered) are ignored.
-func (r *Room) SetInput(m *Member, in stream.Input) {
+func (r *Room) SetInput(m *Member, in emu.Input) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if m.slot == 0 || r.slots[m.slot-1] != m || !m.reservedUntil.IsZero() {
 		return
 	}
-	if m.seqSeen && !stream.Newer(in.Seq, m.lastSeq) {
+	if m.seqSeen && !emu.Newer(in.Seq, m.lastSeq) {
 		return
 	}
 	m.lastSeq, m.seqSeen = in.Seq, true

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"couchplay/emu"
-	"couchplay/stream"
 )
 
 func TestRoomLowestFreeSlotThenSpectators(t *testing.T) {
@@ -74,23 +73,23 @@ func TestRoomInput(t *testing.T) {
 	r.Join(p2, 0, false)
 	r.Join(watcher, 0, true)
 
-	r.SetInput(p2, stream.Input{Seq: 10, Buttons: emu.ButtonA})
+	r.SetInput(p2, emu.Input{Seq: 10, Buttons: emu.ButtonA})
 	if r.Buttons(1) != emu.ButtonA || r.Buttons(0) != 0 {
 		t.Fatalf("p2's A landed on ports %v %v", r.Buttons(0), r.Buttons(1))
 	}
 	// A late (reordered) message does not undo a newer one.
-	r.SetInput(p2, stream.Input{Seq: 9, Buttons: 0})
+	r.SetInput(p2, emu.Input{Seq: 9, Buttons: 0})
 	if r.Buttons(1) != emu.ButtonA {
 		t.Fatal("stale input was applied")
 	}
 	// Sequence numbers wrap.
-	r.SetInput(p1, stream.Input{Seq: 255, Buttons: emu.ButtonB})
-	r.SetInput(p1, stream.Input{Seq: 0, Buttons: emu.ButtonStart})
+	r.SetInput(p1, emu.Input{Seq: 255, Buttons: emu.ButtonB})
+	r.SetInput(p1, emu.Input{Seq: 0, Buttons: emu.ButtonStart})
 	if r.Buttons(0) != emu.ButtonStart {
 		t.Fatalf("wrapped sequence not applied: %v", r.Buttons(0))
 	}
 	// Spectators do not play.
-	r.SetInput(watcher, stream.Input{Seq: 1, Buttons: emu.ButtonX})
+	r.SetInput(watcher, emu.Input{Seq: 1, Buttons: emu.ButtonX})
 	for port := 0; port < emu.Ports; port++ {
 		if r.Buttons(port)&emu.ButtonX != 0 {
 			t.Fatalf("spectator input reached port %d", port)
@@ -101,7 +100,7 @@ func TestRoomInput(t *testing.T) {
 	if r.Buttons(1) != 0 {
 		t.Fatal("buttons still held after leave")
 	}
-	r.SetInput(p2, stream.Input{Seq: 11, Buttons: emu.ButtonA})
+	r.SetInput(p2, emu.Input{Seq: 11, Buttons: emu.ButtonA})
 	if r.Buttons(1) != 0 {
 		t.Fatal("input from a member who left was applied")
 	}
@@ -114,7 +113,7 @@ func TestRoomAnalogInput(t *testing.T) {
 	r.Join(p2, 0, false)
 	stick := emu.Analog{LX: -32768, LY: 32767, RX: 100, RY: -100}
 	// From the wire bytes, as a page sends them.
-	in, err := stream.DecodeInput(stream.EncodeInput(stream.Input{Type: stream.MsgInputAnalog, Seq: 250, Buttons: emu.ButtonA, Analog: stick}))
+	in, err := emu.DecodeInput(emu.EncodeInput(emu.Input{Type: emu.MsgInputAnalog, Seq: 250, Buttons: emu.ButtonA, Analog: stick}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,22 +123,22 @@ func TestRoomAnalogInput(t *testing.T) {
 	}
 	// A late message (the channel is unordered) does not move the stick back,
 	// across the wrap too.
-	r.SetInput(p2, stream.Input{Type: stream.MsgInputAnalog, Seq: 249, Analog: emu.Analog{LX: 1}})
+	r.SetInput(p2, emu.Input{Type: emu.MsgInputAnalog, Seq: 249, Analog: emu.Analog{LX: 1}})
 	if r.Analog(1) != stick {
 		t.Fatalf("stale sticks applied: %+v", r.Analog(1))
 	}
 	moved := emu.Analog{LX: 5}
-	r.SetInput(p2, stream.Input{Type: stream.MsgInputAnalog, Seq: 2, Analog: moved})
+	r.SetInput(p2, emu.Input{Type: emu.MsgInputAnalog, Seq: 2, Analog: moved})
 	if r.Analog(1) != moved || r.Buttons(1) != 0 {
 		t.Fatalf("wrapped sequence not applied: %+v %v", r.Analog(1), r.Buttons(1))
 	}
 	// A buttons-only message is the whole pad too: sticks centred.
-	r.SetInput(p2, stream.Input{Seq: 3, Buttons: emu.ButtonB})
+	r.SetInput(p2, emu.Input{Seq: 3, Buttons: emu.ButtonB})
 	if r.Analog(1) != (emu.Analog{}) || r.Buttons(1) != emu.ButtonB {
 		t.Fatalf("buttons-only message left %+v %v", r.Analog(1), r.Buttons(1))
 	}
 	// Leaving centres the sticks, so a player does not steer forever.
-	r.SetInput(p2, stream.Input{Type: stream.MsgInputAnalog, Seq: 4, Analog: stick})
+	r.SetInput(p2, emu.Input{Type: emu.MsgInputAnalog, Seq: 4, Analog: stick})
 	r.Leave(p2)
 	if r.Analog(1) != (emu.Analog{}) {
 		t.Fatalf("sticks still held after leave: %+v", r.Analog(1))
@@ -156,7 +155,7 @@ func TestDroppedSlotWaitsForItsPage(t *testing.T) {
 	if slot2 != 2 || p2.Token == "" || p2.Token == p1.Token {
 		t.Fatalf("slot %d token %q", slot2, p2.Token)
 	}
-	r.SetInput(p2, stream.Input{Seq: 1, Buttons: emu.ButtonA})
+	r.SetInput(p2, emu.Input{Seq: 1, Buttons: emu.ButtonA})
 	r.Drop(p2) // connection lost, no leave
 
 	if r.Buttons(1) != 0 {
@@ -182,7 +181,7 @@ func TestDroppedSlotWaitsForItsPage(t *testing.T) {
 	if err != nil || slot != 2 || notice != "" || back.Token != p2.Token {
 		t.Fatalf("rejoin: slot %d notice %q err %v", slot, notice, err)
 	}
-	r.SetInput(back, stream.Input{Seq: 1, Buttons: emu.ButtonB})
+	r.SetInput(back, emu.Input{Seq: 1, Buttons: emu.ButtonB})
 	if r.Buttons(1) != emu.ButtonB {
 		t.Fatal("rejoined player's input not applied")
 	}

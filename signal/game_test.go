@@ -92,7 +92,7 @@ func TestLibraryGoesToPlayer1OnJoinAndToAnyoneWhoAsks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	p1, welcome := joinWS(t, ctx, h, `{"type":"join"}`)
-	if welcome.Slot != 1 || welcome.Game == nil || welcome.Game.Name != "Light Cycles" || welcome.Game.ID != emu.BuiltinGame ||
+	if welcome.Slot != 1 || welcome.Game == nil || welcome.Game.Name != "Light Cycles" || welcome.Game.ID != emu.LightCyclesID ||
 		welcome.Game.State != emu.StateRunning || welcome.Game.Width != 256 || welcome.Game.Height != 240 {
 		t.Fatalf("welcome: %+v game %+v", welcome, welcome.Game)
 	}
@@ -101,10 +101,10 @@ func TestLibraryGoesToPlayer1OnJoinAndToAnyoneWhoAsks(t *testing.T) {
 	for _, g := range lib.Games {
 		byID[g.ID] = g
 	}
-	if len(lib.Games) != 5 || lib.Games[0].ID != emu.BuiltinGame || lib.Games[1].ID != emu.BuiltinTestCard {
+	if len(lib.Games) != 5 || lib.Games[0].ID != emu.LightCyclesID || lib.Games[1].ID != emu.TestCardID {
 		t.Fatalf("library: %+v", lib.Games)
 	}
-	if g := byID[emu.BuiltinTestCard]; g.Name != "Test Card" || g.System != "built-in" || g.Core != "couchplay" || g.Problem != "" {
+	if g := byID[emu.TestCardID]; g.Name != "Test Card" || g.System != "built-in" || g.Core != "couchplay" || g.Problem != "" {
 		t.Fatalf("test card entry: %+v", g)
 	}
 	if g := byID[gameBroken.ID]; g.Name != "Broken Game" || g.Problem != gameBroken.Problem {
@@ -140,7 +140,7 @@ func TestGameCommandsAreForPlayer1Only(t *testing.T) {
 			}
 		}
 	}
-	if got := h.console.Status().Game.ID; got != emu.BuiltinGame {
+	if got := h.console.Status().Game.ID; got != emu.LightCyclesID {
 		t.Fatalf("a refused command changed the game to %s", got)
 	}
 	// Not joined yet: not_joined, as for other messages.
@@ -165,7 +165,7 @@ func TestPlayTellsEverySessionTheNewGame(t *testing.T) {
 	send(t, ctx, p1.conn, `{"type":"play","game":"builtin:testcard"}`)
 	check := func(who string, m Message) {
 		t.Helper()
-		if m.Game == nil || m.Game.Name != "Test Card" || m.Game.ID != emu.BuiltinTestCard || m.Game.State != emu.StateRunning || m.Game.Width != 256 {
+		if m.Game == nil || m.Game.Name != "Test Card" || m.Game.ID != emu.TestCardID || m.Game.State != emu.StateRunning || m.Game.Width != 256 {
 			t.Fatalf("%s: game message %+v", who, m.Game)
 		}
 	}
@@ -188,7 +188,7 @@ func TestPlayTellsEverySessionTheNewGame(t *testing.T) {
 
 	// Stop goes back to the built-in game, for everyone.
 	send(t, ctx, p1.conn, `{"type":"stop"}`)
-	if m := p2.nextMsg(t, ctx, TypeGame); m.Game.Name != "Light Cycles" || m.Game.ID != emu.BuiltinGame {
+	if m := p2.nextMsg(t, ctx, TypeGame); m.Game.Name != "Light Cycles" || m.Game.ID != emu.LightCyclesID {
 		t.Fatalf("after stop: %+v", m.Game)
 	}
 	// An unknown id and a game with a problem fail for the sender only, with the console's reason.

@@ -178,7 +178,7 @@ func (s *Server) Start() error {
 	s.announce()
 	s.log.Info("serving", "urls", strings.Join(s.urls, " "), "https_fingerprint", s.Fingerprint())
 	if s.cfg.MDNS {
-		s.mdns = lan.New(lan.Config{Port: port, HTTPS: s.cfg.HTTPSDir != "", ListenIP: ln.Addr().(*net.TCPAddr).IP, Logger: s.log})
+		s.mdns = lan.NewAdvertiser(lan.Config{Port: port, HTTPS: s.cfg.HTTPSDir != "", ListenIP: ln.Addr().(*net.TCPAddr).IP, Logger: s.log})
 		s.mdns.Start()
 	}
 	s.serve(ln)

@@ -63,7 +63,7 @@ func startHostAccess(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt
 	}
 	var core emu.Core = emu.NewTestCard()
 	if cc != nil {
-		core = emu.NewBuiltinGame()
+		core = emu.NewLightCycles()
 	}
 	rm := room.New(maxSpectators)
 	rm.SetAccess(access)
@@ -71,7 +71,7 @@ func startHostAccess(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt
 	var console *emu.Console
 	if cc != nil {
 		cc.Loop, cc.Logger = loop, log
-		console = emu.NewConsole(*cc, emu.GameBuiltin)
+		console = emu.NewConsole(*cc, emu.LightCyclesGame)
 	}
 	var announced bytes.Buffer
 	cfg := Config{
@@ -337,7 +337,7 @@ func TestInputReachesTheRightPortAndBadPacketsAreAnswered(t *testing.T) {
 		t.Fatalf("slots %d %d, want 1 2", p1.slot, p2.slot)
 	}
 	dc := <-p2.input
-	dc.Send(stream.EncodeInput(stream.Input{Seq: 1, Buttons: emu.ButtonA}))
+	dc.Send(emu.EncodeInput(emu.Input{Seq: 1, Buttons: emu.ButtonA}))
 	rm := h.srv.Room()
 	if !eventually(ctx, func() bool { return rm.Buttons(1) == emu.ButtonA }) {
 		t.Fatal("player 2's A never reached port 1")
@@ -363,7 +363,7 @@ func TestWrongSizeInputPacket(t *testing.T) {
 		t.Fatal("host did not report the bad input packet")
 	}
 	// The peer keeps working: a good packet still lands.
-	dc.Send(stream.EncodeInput(stream.Input{Seq: 1, Buttons: emu.ButtonStart}))
+	dc.Send(emu.EncodeInput(emu.Input{Seq: 1, Buttons: emu.ButtonStart}))
 	if !eventually(ctx, func() bool { return h.srv.Room().Buttons(0) == emu.ButtonStart }) {
 		t.Fatal("input after a bad packet was lost")
 	}

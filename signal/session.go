@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"couchplay/emu"
 	"couchplay/room"
 	"couchplay/stream"
 )
@@ -190,12 +191,6 @@ func (ss *session) joinTimedOut() {
 	if ss.finishAtOnce {
 		ss.finish() // its place comes back now, whether its client reads this or not
 	}
-}
-
-// refuse turns a client over a limit away: an error it can show, then the end.
-func (ss *session) refuse(ref *refusal) {
-	ss.reply(errorMessage(CodeTooMany, ref.text))
-	ss.closeAfterFlush(refusalStatus(ref), refusalReason(ref))
 }
 
 // refusalStatus is the WebSocket close code for a refusal: 1008 (policy) for
@@ -456,7 +451,7 @@ func (ss *session) localCandidate(c webrtc.ICECandidateInit) {
 
 // input handles one data channel message (on pion's goroutine).
 func (ss *session) input(data []byte) {
-	in, err := stream.DecodeInput(data)
+	in, err := emu.DecodeInput(data)
 	if err != nil {
 		ss.mu.Lock()
 		quiet := time.Since(ss.lastError) < errorInterval

@@ -80,7 +80,7 @@ func (s *Server) endWHEP(id, reason string) bool {
 }
 
 func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
-	// The same Origin rule as /ws (poll.go): browsers' cross-origin requests
+	// The same Origin rule as /ws (origin.go): browsers' cross-origin requests
 	// are refused, WHEP players send no Origin.
 	if !s.originAllowed(r) {
 		s.refuseOrigin(w, r)
@@ -179,7 +179,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
-	// The same Origin rule as /ws (poll.go): browsers' cross-origin requests
+	// The same Origin rule as /ws (origin.go): browsers' cross-origin requests
 	// are refused, WHEP players send no Origin.
 	if !s.originAllowed(r) {
 		s.refuseOrigin(w, r)

@@ -18,6 +18,9 @@ import (
 // (as RED, RFC 2198, does on RTP): a single lost packet is decoded from the
 // next message's copy, and the page conceals what is still missing.
 const (
+	// InputLabel is the input data channel's label; its messages are
+	// emu.Input (emu/input.go).
+	InputLabel = "input"
 	// AudioLabel is the audio data channel's label.
 	AudioLabel = "audio"
 	// MsgAudio is the first byte of an audio message with one packet:

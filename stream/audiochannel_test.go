@@ -27,7 +27,7 @@ func TestAudioMessageFraming(t *testing.T) {
 	for name, bad := range map[string][]byte{
 		"empty":       nil,
 		"header only": msg[:AudioHeaderSize],
-		"input type":  append([]byte{MsgInput}, msg[1:]...),
+		"input type":  append([]byte{emu.MsgInput}, msg[1:]...),
 	} {
 		if _, err := DecodeAudioMessage(bad); err == nil {
 			t.Errorf("%s: decoded % x without an error", name, bad)

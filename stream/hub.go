@@ -407,11 +407,6 @@ func (h *Hub) NewPeer(ev PeerEvents) (*Peer, string, error) {
 	return h.NewPeerWith(PeerOptions{}, ev)
 }
 
-// NewAudioPeer is NewPeer without the video track (PeerOptions.NoVideo).
-func (h *Hub) NewAudioPeer(ev PeerEvents) (*Peer, string, error) {
-	return h.NewPeerWith(PeerOptions{NoVideo: true}, ev)
-}
-
 // NewPeerWith is NewPeer with options.
 func (h *Hub) NewPeerWith(opt PeerOptions, ev PeerEvents) (*Peer, string, error) {
 	video := !opt.NoVideo

@@ -14,7 +14,7 @@ const pliInterval = 500 * time.Millisecond
 // keyframeGate decides which frames are forced keyframes. A join (or a new
 // game) is always served on the next frame; a picture loss is served on the
 // next frame at least pliInterval after the last keyframe, never dropped.
-// join and lost are safe from any goroutine; take runs on the encoding one.
+// join and loss are safe from any goroutine; take runs on the encoding one.
 type keyframeGate struct {
 	joined atomic.Bool // a viewer joined: it can only start on a keyframe
 	lost   atomic.Bool // a viewer reported picture loss

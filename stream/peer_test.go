@@ -246,7 +246,7 @@ func BenchmarkWriteFrame16Viewers(b *testing.B) {
 	b.ReportMetric(float64(got)/float64(viewers*b.N), "delivered")
 }
 
-// A controller-mode phone's peer (NewAudioPeer) is offered sound and the input
+// A controller-mode phone's peer (PeerOptions.NoVideo) is offered sound and the input
 // channel but no video to decode; NewPeer's offer has all three.
 func TestAudioPeerOffersNoVideo(t *testing.T) {
 	h := newTestHub(t, Settings{})
@@ -256,7 +256,7 @@ func TestAudioPeerOffersNoVideo(t *testing.T) {
 		video bool
 	}{
 		{"NewPeer", h.NewPeer, true},
-		{"NewAudioPeer", h.NewAudioPeer, false},
+		{"NoVideo", func(ev PeerEvents) (*Peer, string, error) { return h.NewPeerWith(PeerOptions{NoVideo: true}, ev) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			peer, offer, err := tc.dial(PeerEvents{})

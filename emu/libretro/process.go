@@ -81,7 +81,6 @@ type Process struct {
 	wbuf    []byte
 	runBody [runBodySize]byte
 	frames  int
-	timer   *time.Timer
 	stats   Stats
 
 	dead   bool // crashed or hung: a still picture from now on
@@ -412,11 +411,6 @@ func (p *Process) mapFrames(size int) error {
 
 // Info describes the game; Width/Height follow the core's geometry changes.
 func (p *Process) Info() emu.Info { return p.info }
-
-// System is the core's name and version.
-func (p *Process) System() (name, version string) {
-	return p.loaded.System.Name, p.loaded.System.Version
-}
 
 // SetInput sets a port's buttons for the next frame.
 func (p *Process) SetInput(port int, b emu.Buttons) {

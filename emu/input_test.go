@@ -1,26 +1,24 @@
-package stream
+package emu
 
 import (
 	"testing"
-
-	"couchplay/emu"
 )
 
 func TestInputRoundTrip(t *testing.T) {
-	in := Input{Seq: 200, Buttons: emu.ButtonA | emu.ButtonLeft | emu.ButtonR}
+	in := Input{Seq: 200, Buttons: ButtonA | ButtonLeft | ButtonR}
 	got, err := DecodeInput(EncodeInput(in))
 	if want := (Input{Type: MsgInput, Seq: 200, Buttons: in.Buttons}); err != nil || got != want {
 		t.Fatalf("round trip: %+v %v, want %+v", got, err, want)
 	}
 	// Little-endian on the wire: A (bit 8) is in the second buttons byte.
-	if b := EncodeInput(Input{Buttons: emu.ButtonA}); b[2] != 0 || b[3] != 1 {
+	if b := EncodeInput(Input{Buttons: ButtonA}); b[2] != 0 || b[3] != 1 {
 		t.Fatalf("wire bytes %v", b)
 	}
 }
 
 func TestInputAnalogWire(t *testing.T) {
-	in := Input{Type: MsgInputAnalog, Seq: 7, Buttons: emu.ButtonA | emu.ButtonR3,
-		Analog: emu.Analog{LX: -32768, LY: 32767, RX: -1, RY: 0x1234}}
+	in := Input{Type: MsgInputAnalog, Seq: 7, Buttons: ButtonA | ButtonR3,
+		Analog: Analog{LX: -32768, LY: 32767, RX: -1, RY: 0x1234}}
 	b := EncodeInput(in)
 	want := []byte{MsgInputAnalog, 7, 0, 0x81, 0x00, 0x80, 0xff, 0x7f, 0xff, 0xff, 0x34, 0x12}
 	if string(b) != string(want) || len(b) != InputAnalogSize {
@@ -32,7 +30,7 @@ func TestInputAnalogWire(t *testing.T) {
 	}
 	// The buttons-only type still decodes, with centred sticks.
 	got, err = DecodeInput([]byte{MsgInput, 8, 0, 1})
-	if err != nil || got != (Input{Type: MsgInput, Seq: 8, Buttons: emu.ButtonA}) {
+	if err != nil || got != (Input{Type: MsgInput, Seq: 8, Buttons: ButtonA}) {
 		t.Fatalf("buttons-only message: %+v %v", got, err)
 	}
 }
@@ -69,7 +67,7 @@ func TestNewerWraps(t *testing.T) {
 func FuzzDecodeInput(f *testing.F) {
 	f.Add([]byte{MsgInput, 0, 0, 1})
 	f.Add([]byte{0, 0})
-	f.Add(EncodeInput(Input{Type: MsgInputAnalog, Seq: 255, Buttons: emu.ButtonL2, Analog: emu.Analog{LX: -32768, RY: 32767}}))
+	f.Add(EncodeInput(Input{Type: MsgInputAnalog, Seq: 255, Buttons: ButtonL2, Analog: Analog{LX: -32768, RY: 32767}}))
 	f.Add([]byte{MsgInputAnalog, 1, 0, 0})
 	f.Add(make([]byte, InputAnalogSize))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -1,18 +1,17 @@
-package stream
+package emu
 
 import (
 	"encoding/binary"
 	"fmt"
-
-	"couchplay/emu"
 )
 
-// Data channel input messages. The channel is unordered with no retransmits, so
+// Input messages, as pages send them on the "input" data channel
+// (stream.InputLabel). The channel is unordered with no retransmits, so
 // every message carries the full pad state (a lost one is repaired by the
-// next) and a wrapping sequence number (a late one is dropped).
+// next) and a wrapping sequence number (a late one is dropped). They live
+// here, beside the buttons they carry, so that the room's policy (room/)
+// decodes and orders input without depending on the media side.
 const (
-	// InputLabel is the data channel's label.
-	InputLabel = "input"
 	// MsgInput is the first byte of a buttons-only message (old pages, Go
 	// clients): [type u8][sequence u8][buttons u16 little-endian].
 	MsgInput = 0x01
@@ -31,8 +30,8 @@ const (
 type Input struct {
 	Type    byte
 	Seq     uint8
-	Buttons emu.Buttons
-	Analog  emu.Analog
+	Buttons Buttons
+	Analog  Analog
 }
 
 // DecodeInput parses a data channel message from an untrusted peer.
@@ -53,9 +52,9 @@ func DecodeInput(msg []byte) (Input, error) {
 		return Input{}, fmt.Errorf("input message 0x%02x must be %d bytes, got %d", msg[0], want, len(msg))
 	}
 	le := binary.LittleEndian
-	in := Input{Type: msg[0], Seq: msg[1], Buttons: emu.Buttons(le.Uint16(msg[2:]))}
+	in := Input{Type: msg[0], Seq: msg[1], Buttons: Buttons(le.Uint16(msg[2:]))}
 	if in.Type == MsgInputAnalog {
-		in.Analog = emu.Analog{
+		in.Analog = Analog{
 			LX: int16(le.Uint16(msg[4:])), LY: int16(le.Uint16(msg[6:])),
 			RX: int16(le.Uint16(msg[8:])), RY: int16(le.Uint16(msg[10:])),
 		}

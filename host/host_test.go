@@ -1,0 +1,135 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"couchplay/emu"
+)
+
+// lockedBuffer is Stderr for a host under test (written from its goroutines).
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func testConfig(t *testing.T, stderr io.Writer) Config {
+	return Config{Listen: "127.0.0.1:0", Version: "test", ROM: emu.TestCardID, DataDir: t.TempDir(), MaxSpectators: 4,
+		Client: fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}},
+		Logger: slog.New(slog.DiscardHandler), Stderr: stderr}
+}
+
+// startTestHost builds and starts a host on loopback; the test shuts it down.
+func startTestHost(t *testing.T, cfg Config) *Host {
+	t.Helper()
+	h, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { h.Shutdown(context.Background()) })
+	return h
+}
+
+func TestHostServesTheGameItWasGiven(t *testing.T) {
+	var stderr lockedBuffer
+	h := startTestHost(t, testConfig(t, &stderr))
+	if got := h.Status().Game; got != emu.TestCardGame.Name {
+		t.Errorf("Status().Game = %q, want %q", got, emu.TestCardGame.Name)
+	}
+	urls := h.URLs()
+	if len(urls) == 0 || !strings.HasPrefix(urls[0], "http://127.0.0.1:") {
+		t.Fatalf("URLs() = %q", urls)
+	}
+	if !strings.Contains(stderr.String(), "couchplay: serving "+urls[0]) {
+		t.Errorf("stderr %q has no serving line for %s", stderr.String(), urls[0])
+	}
+	res, err := http.Get(urls[0] + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("/healthz: %s", res.Status)
+	}
+}
+
+func TestNewSaysWhyAGameCannotRun(t *testing.T) {
+	cfg := testConfig(t, io.Discard)
+	cfg.ROM = filepath.Join(t.TempDir(), "missing.nes")
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "cannot open ROM") {
+		t.Errorf("New with a missing ROM: %v", err)
+	}
+	cfg.ROM = "builtin:nothing"
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "unknown built-in game") {
+		t.Errorf("New with an unknown built-in: %v", err)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	var stderr lockedBuffer
+	h := startTestHost(t, testConfig(t, &stderr))
+	h.Commands(strings.NewReader("\nkick 1\nspectate x\ndance\nrestart\nkick 2\n"))
+	out := stderr.String()
+	for _, want := range []string{
+		"couchplay: nobody holds that player slot", `unknown command "spectate x" (` + CommandsHelp + `)`, `unknown command "dance"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stderr %q does not say %q", out, want)
+		}
+	}
+	if n := strings.Count(out, "nobody holds"); n != 1 {
+		t.Errorf("%d kicks answered, want 1 (none after restart): %q", n, out)
+	}
+	select {
+	case <-h.RestartAsked():
+	case <-time.After(time.Second):
+		t.Fatal("restart was not asked for")
+	}
+	if !h.RestartWanted() {
+		t.Error("RestartWanted() = false after restart")
+	}
+}
+
+func TestShutdownOnceInOrder(t *testing.T) {
+	h, err := New(testConfig(t, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	url := h.URLs()[0]
+	if err := h.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := h.Shutdown(context.Background()); err != nil {
+		t.Fatalf("a second Shutdown: %v", err)
+	}
+	if _, err := http.Get(url + "healthz"); err == nil {
+		t.Error("the host still serves after Shutdown")
+	}
+}

@@ -1,0 +1,62 @@
+package host
+
+import (
+	"slices"
+
+	"couchplay/emu"
+	"couchplay/internal/settings"
+)
+
+// What the window (app.Host) reads and commands. Every method may be called
+// from any goroutine and is cheap.
+
+// Status is a snapshot of the host for the window.
+type Status struct {
+	Game       string // name of the running game
+	Players    []int  // occupied player slots (1-4), connected or reserved
+	Reserved   []int  // the slots of Players whose page dropped and may come back (room.ReserveFor)
+	Spectators int
+	Peers      int    // connected WebRTC peers
+	RoomCode   string // the 4-digit room code in code mode, "" when access is open (it changes when someone was guessing it)
+	// AccessNotice is what the host says about its room code and QR code, ""
+	// for nothing: typing the code waits for everyone (too many wrong codes),
+	// someone was guessing so the code is new, a kick made a new QR code.
+	AccessNotice string
+	Notice       string // something the host had to do differently, e.g. serve on another port
+	// Fingerprint is the SHA-256 fingerprint of the HTTPS certificate
+	// (AA:BB:…), "" when serving plain HTTP.
+	Fingerprint string
+}
+
+// Status is a snapshot for the window.
+func (h *Host) Status() Status {
+	players, spectators := h.room.Roster()
+	return Status{Game: h.console.Status().Game.Name, Players: players, Reserved: h.room.Reserved(),
+		Spectators: spectators, Peers: h.hub.Connected(), RoomCode: h.srv.RoomCode(), Notice: h.srv.PortNotice(),
+		Fingerprint: h.srv.Fingerprint(), AccessNotice: h.srv.AccessNotice()}
+}
+
+// URLs are the join URLs (the QR code takes the first), then the
+// couchplay.local name while it is answered (phones that resolve .local).
+func (h *Host) URLs() []string {
+	urls := h.srv.JoinURLs()
+	if local := h.srv.LocalURL(); local != "" {
+		urls = append(slices.Clip(urls), local) // JoinURLs may be the server's own slice
+	}
+	return urls
+}
+
+// Kick removes the player in slot 1–4: its page is told and stays out.
+func (h *Host) Kick(slot int) error { return h.srv.Kick(slot) }
+
+// MoveToSpectator makes the player in slot 1–4 a spectator.
+func (h *Host) MoveToSpectator(slot int) error { return h.srv.MoveToSpectator(slot) }
+
+// Console is the game library and controls.
+func (h *Host) Console() *emu.Console { return h.console }
+
+// Preview is the running game's picture for the window.
+func (h *Host) Preview() *emu.Preview { return h.preview }
+
+// Settings is the settings file the window's Settings screen edits (nil: none).
+func (h *Host) Settings() *settings.Store { return h.cfg.Settings }
