@@ -22,6 +22,7 @@ import (
 	"couchplay/emu"
 	"couchplay/emu/libretro"
 	"couchplay/internal/settings"
+	"couchplay/lan"
 	"couchplay/room"
 	"couchplay/signal"
 	"couchplay/stream"
@@ -62,6 +63,7 @@ type Host struct {
 	loop    *emu.Loop
 	console *emu.Console
 	srv     *signal.Server
+	mdns    *lan.Advertiser // nil without Config.MDNS
 
 	restartOnce sync.Once
 	restart     chan struct{} // closed when a restart is asked for
@@ -110,7 +112,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h.srv = signal.New(signal.Config{
 		Listen: cfg.Listen, NextPorts: cfg.NextPorts, Version: cfg.Version, TrustedOrigins: cfg.TrustedOrigins,
-		MDNS: cfg.MDNS, Client: cfg.Client, Console: h.console, Logger: cfg.Logger, Stderr: cfg.Stderr,
+		Client: cfg.Client, Console: h.console, Logger: cfg.Logger, Stderr: cfg.Stderr,
 		HTTPSDir: cfg.HTTPSDir,
 	}, hub, h.room)
 	return h, nil
@@ -158,6 +160,12 @@ func (h *Host) Start() error {
 		h.hub.Shutdown()
 		return err
 	}
+	if h.cfg.MDNS {
+		// Advertised once the port is known; a failure is logged, never fatal.
+		addr := h.srv.Addr()
+		h.mdns = lan.NewAdvertiser(lan.Config{Port: addr.Port, HTTPS: h.srv.Scheme() == "https", ListenIP: addr.IP, Logger: h.log})
+		h.mdns.Start()
+	}
 	h.loop.Start()
 	st := h.console.Status()
 	h.log.Info("game running", "game", st.Game.Name, "core", st.Game.Core,
@@ -166,12 +174,16 @@ func (h *Host) Start() error {
 }
 
 // Shutdown stops everything Start started, the reverse of the order it was
-// built in: the server (pages are told, sockets closed), the frame loop, the
-// media hub (peers closed), and last the game's core, which flushes its
-// battery RAM. It returns the first error; a second call returns the same.
+// built in: the mDNS advertiser, the server (pages are told, sockets
+// closed), the frame loop, the media hub (peers closed), and last the game's
+// core, which flushes its battery RAM. It returns the errors; a second call
+// returns the same.
 func (h *Host) Shutdown(ctx context.Context) error {
 	h.shutdown.Do(func() {
 		var errs []error
+		if h.mdns != nil {
+			h.mdns.Shutdown()
+		}
 		if err := h.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping the server: %w", err))
 		}

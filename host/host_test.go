@@ -133,3 +133,24 @@ func TestShutdownOnceInOrder(t *testing.T) {
 		t.Error("the host still serves after Shutdown")
 	}
 }
+
+// With mDNS asked for on a loopback listen address nothing is advertised
+// (DESIGN §4), so the window shows no .local URL, and Shutdown stops the
+// advertiser with the rest.
+func TestMDNSOnLoopbackAdvertisesNothing(t *testing.T) {
+	cfg := testConfig(t, io.Discard)
+	cfg.MDNS = true
+	h := startTestHost(t, cfg)
+	if h.mdns == nil {
+		t.Fatal("no advertiser with Config.MDNS")
+	}
+	if got := h.LocalURL(); got != "" {
+		t.Errorf("LocalURL() = %q on loopback", got)
+	}
+	if urls := h.URLs(); len(urls) != 1 {
+		t.Errorf("URLs() = %q, want only the loopback one", urls)
+	}
+	if err := h.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

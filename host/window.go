@@ -1,7 +1,9 @@
 package host
 
 import (
+	"net"
 	"slices"
+	"strconv"
 
 	"couchplay/emu"
 	"couchplay/internal/settings"
@@ -40,7 +42,7 @@ func (h *Host) Status() Status {
 // couchplay.local name while it is answered (phones that resolve .local).
 func (h *Host) URLs() []string {
 	urls := h.srv.JoinURLs()
-	if local := h.srv.LocalURL(); local != "" {
+	if local := h.LocalURL(); local != "" {
 		urls = append(slices.Clip(urls), local) // JoinURLs may be the server's own slice
 	}
 	return urls
@@ -60,3 +62,16 @@ func (h *Host) Preview() *emu.Preview { return h.preview }
 
 // Settings is the settings file the window's Settings screen edits (nil: none).
 func (h *Host) Settings() *settings.Store { return h.cfg.Settings }
+
+// LocalURL is http(s)://couchplay.local:PORT/ (or the couchplay-N.local name
+// chosen) while mDNS answers that name on the LAN, else "". It is an extra
+// for the window: phones often cannot resolve .local, so it is never the
+// URL to share or the QR code.
+func (h *Host) LocalURL() string {
+	name := h.mdns.Host() // nil-safe: no advertiser, no name
+	addr := h.srv.Addr()
+	if name == "" || addr == nil {
+		return ""
+	}
+	return h.srv.Scheme() + "://" + net.JoinHostPort(name, strconv.Itoa(addr.Port)) + "/"
+}

@@ -110,7 +110,7 @@ type Access struct {
 
 // NewAccess makes a fresh random room code and join key.
 func NewAccess() *Access {
-	return NewAccessWith(newCode(), rand.Text())
+	return NewAccessWith(newCode(), NewToken())
 }
 
 func newCode() string {
@@ -149,7 +149,7 @@ func (a *Access) NewKey() string {
 	if len(a.retired) > maxRetiredKeys {
 		a.retired = a.retired[1:]
 	}
-	a.key = rand.Text()
+	a.key = NewToken()
 	a.newKeyAt = time.Now()
 	return a.key
 }

@@ -413,7 +413,8 @@ func (r *Room) Reserved() []int {
 	return slots
 }
 
-// NewToken is a random 128-bit hex token (session tokens, ids).
+// NewToken is a random 128-bit hex token: the one generator for session
+// tokens, join keys, page keys and session ids.
 func NewToken() string {
 	b := make([]byte, 16)
 	rand.Read(b)

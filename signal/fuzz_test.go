@@ -18,7 +18,7 @@ import (
 
 // fuzzServer is a host without a listener or media whose handlers are called directly.
 func fuzzServer() *Server {
-	return New(Config{Version: "fuzz", MaxSpectators: 4, Client: fstest.MapFS{}, Logger: slog.New(slog.DiscardHandler)}, nil, room.New(4))
+	return New(Config{Version: "fuzz", Client: fstest.MapFS{}, Logger: slog.New(slog.DiscardHandler)}, nil, room.New(4))
 }
 
 const seedOffer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n" +

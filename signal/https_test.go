@@ -51,7 +51,7 @@ func startHTTPSHost(t *testing.T, dir string, access *room.Access) (*httpsHost, 
 	loop := emu.NewLoop(core, rm, hub.WriteFrame, emu.RealClock{})
 	var announced lockedBuffer
 	srv := New(Config{
-		Listen: "127.0.0.1:0", Version: "test", MaxSpectators: 4, HTTPSDir: dir,
+		Listen: "127.0.0.1:0", Version: "test", HTTPSDir: dir,
 		Client: fstest.MapFS{"index.html": {Data: []byte("<title>couchplay</title>")}},
 		Game:   core.Info(), Logger: log, Stderr: &announced,
 	}, hub, rm)

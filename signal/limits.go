@@ -152,13 +152,6 @@ func (l *countLimiter) acquire(ip string) (release func(), ref *refusal) {
 	}, nil
 }
 
-// held is how many ip holds, and how many all do.
-func (l *countLimiter) held(ip string) (perIP, total int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.perIP[ip], l.total
-}
-
 // rateLimiter is a token bucket per address plus one for everyone.
 type rateLimiter struct {
 	burstPerIP, ratePerIP, burst, rate float64

@@ -81,12 +81,12 @@ func startBubbleHost(t *testing.T, opt func(*Config)) *bubbleHost {
 func startBubbleHostAccess(t *testing.T, opt func(*Config), access *room.Access) *bubbleHost {
 	t.Helper()
 	logBuf := &lockedBuffer{}
-	cfg := Config{Version: "test", MaxSpectators: 4, Client: fstest.MapFS{"index.html": {Data: []byte("x")}},
+	cfg := Config{Version: "test", Client: fstest.MapFS{"index.html": {Data: []byte("x")}},
 		Logger: slog.New(slog.NewTextHandler(logBuf, nil))}
 	if opt != nil {
 		opt(&cfg)
 	}
-	rm := room.New(cfg.MaxSpectators)
+	rm := room.New(4)
 	rm.SetAccess(access)
 	srv := New(cfg, nil, rm)
 	ln := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
@@ -488,4 +488,11 @@ func TestLongPollOutlastsTheReadTimeout(t *testing.T) {
 			t.Fatalf("the long-poll got %+v, want the unknown_type error", batch)
 		}
 	})
+}
+
+// held is how many ip holds, and how many all do (tests only).
+func (l *countLimiter) held(ip string) (perIP, total int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.perIP[ip], l.total
 }

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"couchplay/room"
 	"errors"
 	"io"
 	"net/http"
@@ -69,7 +70,7 @@ func (s *Server) handlePollOpen(w http.ResponseWriter, r *http.Request) {
 		tooMany(w, ref)
 		return
 	}
-	id := newToken()
+	id := room.NewToken()
 	ps := &pollSession{id: id, release: release}
 	log := s.log.With("remote", r.RemoteAddr, "signal", "poll")
 	ps.idle = time.AfterFunc(pollIdle, func() {

@@ -34,9 +34,7 @@ type Config struct {
 	// (a double-click while the default port is taken); 0 fails at once.
 	NextPorts      int
 	Version        string   // reported by /healthz
-	MaxSpectators  int      // spectator seats
 	TrustedOrigins []string // extra Origin hosts accepted on /ws (proxies that rewrite Host)
-	MDNS           bool     // advertise _couchplay._tcp on the LAN
 	Client         fs.FS    // the web client (assets.Files)
 	Game           emu.Info // what runs, for the page, when there is no Console
 	// Console is the game library and commands (play, stop, reset, save
@@ -78,7 +76,6 @@ type Server struct {
 	ln   net.Listener
 	http *http.Server
 	urls []string
-	mdns *lan.Advertiser
 
 	portNotice string // set by Start when the port had to move
 
@@ -118,7 +115,7 @@ func New(cfg Config, hub *stream.Hub, rm *room.Room) *Server {
 		cfg.Stderr = io.Discard
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: rm, sessions: map[*session]struct{}{},
-		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: newToken(),
+		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: room.NewToken(),
 		served: newServedNames(), addrLog: newAddrLogLimiter(addrLogEvery)}
 	s.openConns = newConnCap(cfg.MaxOpenConnsPerIP, cfg.MaxOpenConns, s.connRefused, s.connEvicted)
 	s.conns = countLimiter{what: "connections", maxPerIP: s.limits.maxConnsPerIP, max: s.limits.maxConns}
@@ -177,10 +174,6 @@ func (s *Server) Start() error {
 	s.urls = serveURLs(s.scheme(), ln.Addr().(*net.TCPAddr).IP, port)
 	s.announce()
 	s.log.Info("serving", "urls", strings.Join(s.urls, " "), "https_fingerprint", s.Fingerprint())
-	if s.cfg.MDNS {
-		s.mdns = lan.NewAdvertiser(lan.Config{Port: port, HTTPS: s.cfg.HTTPSDir != "", ListenIP: ln.Addr().(*net.TCPAddr).IP, Logger: s.log})
-		s.mdns.Start()
-	}
 	s.serve(ln)
 	return nil
 }
@@ -230,21 +223,18 @@ func (s *Server) PortNotice() string { return s.portNotice }
 // URLs are the addresses the page is served at; the first is the one to share.
 func (s *Server) URLs() []string { return s.urls }
 
-// LocalURL is http(s)://couchplay.local:PORT/ (or the couchplay-N.local name
-// chosen) while mDNS answers that name on the LAN, else "". It is an extra
-// for the window: phones often cannot resolve .local, so it is never the
-// URL to share or the QR code.
-func (s *Server) LocalURL() string {
-	host := s.mdns.Host() // nil-safe: no advertiser, no name
-	if host == "" || s.ln == nil {
-		return ""
+// Addr is the address the server listens on (the real port with port 0),
+// nil before Start.
+func (s *Server) Addr() *net.TCPAddr {
+	if s.ln == nil {
+		return nil
 	}
-	addr, ok := s.ln.Addr().(*net.TCPAddr)
-	if !ok {
-		return ""
-	}
-	return s.scheme() + "://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)) + "/"
+	addr, _ := s.ln.Addr().(*net.TCPAddr)
+	return addr
 }
+
+// Scheme is "https" with --https, else "http".
+func (s *Server) Scheme() string { return s.scheme() }
 
 // Room is the server's room.
 func (s *Server) Room() *room.Room { return s.room }
@@ -258,9 +248,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sessions = append(sessions, ss)
 	}
 	s.mu.Unlock()
-	if s.mdns != nil {
-		s.mdns.Shutdown()
-	}
 	// Tell every browser why, give the transports a moment to deliver it, then end.
 	for _, ss := range sessions {
 		ss.reply(errorMessage(CodeShutdown, "the host is shutting down"))

@@ -75,7 +75,7 @@ func startHostAccess(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt
 	}
 	var announced bytes.Buffer
 	cfg := Config{
-		Listen: "127.0.0.1:0", Version: "test", MaxSpectators: maxSpectators,
+		Listen: "127.0.0.1:0", Version: "test",
 		Client: fstest.MapFS{"index.html": {Data: []byte("<title>couchplay</title>")}},
 		Game:   core.Info(), Console: console, Logger: log, Stderr: &announced,
 	}

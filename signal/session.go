@@ -1,8 +1,6 @@
 package signal
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync"
@@ -530,10 +528,4 @@ func (s *Server) broadcastRoster() {
 	for ss := range s.sessions {
 		ss.reply(msg)
 	}
-}
-
-func newToken() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

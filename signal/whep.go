@@ -1,7 +1,6 @@
 package signal
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -125,7 +124,7 @@ func (s *Server) handleWHEP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ws := &whepSession{id: rand.Text(), member: &room.Member{}, release: func() {}}
+	ws := &whepSession{id: room.NewToken(), member: &room.Member{}, release: func() {}}
 	log := s.log.With("whep", ws.id, "remote", r.RemoteAddr)
 	if _, _, err := s.room.Join(ws.member, 0, true); err != nil {
 		log.Warn("WHEP viewer refused", "err", err)

@@ -16,12 +16,10 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,7 +30,6 @@ import (
 	"time"
 	"unsafe"
 
-	"couchplay/emu"
 )
 
 // ChildCommand is the hidden first argument that makes the couchplay binary
@@ -284,18 +281,17 @@ func (c *child) setRate(rate float64) error {
 }
 
 func (c *child) run(body []byte) error {
-	if !c.loaded || len(body) != runBodySize {
+	in, err := decodeRun(body)
+	if !c.loaded || err != nil {
 		return c.sendError(errors.New("run: no game loaded, or bad input"))
 	}
-	le := binary.LittleEndian
-	C.cp_set_buttons(C.uint16_t(le.Uint16(body)), C.uint16_t(le.Uint16(body[2:])), C.uint16_t(le.Uint16(body[4:])), C.uint16_t(le.Uint16(body[6:])))
-	for port := range 4 {
-		var axes [4]int16
-		for i := range axes {
-			axes[i] = int16(le.Uint16(body[8+port*8+i*2:]))
-			C.cp_analog[port][i] = C.int16_t(axes[i])
+	b := in.buttons
+	C.cp_set_buttons(C.uint16_t(b[0]), C.uint16_t(b[1]), C.uint16_t(b[2]), C.uint16_t(b[3]))
+	for port, a := range in.sticks {
+		for i, v := range [...]int16{a.LX, a.LY, a.RX, a.RY} {
+			C.cp_analog[port][i] = C.int16_t(v)
 		}
-		C.cp_stick_dpad[port] = C.uint16_t(emu.Analog{LX: axes[0], LY: axes[1], RX: axes[2], RY: axes[3]}.Dpad())
+		C.cp_stick_dpad[port] = C.uint16_t(a.Dpad())
 	}
 	C.cp_begin_frame()
 	core.avChanged, core.geometry = false, false
@@ -324,16 +320,8 @@ func (c *child) run(body []byte) error {
 	if n := int(C.cp_audio_len); n > 0 {
 		audio = c.resample.process(unsafe.Slice((*int16)(unsafe.Pointer(C.cp_audio)), n))
 	}
-	r := c.reply[:0]
-	r = le.AppendUint16(r, uint16(C.cp_frame_w))
-	r = le.AppendUint16(r, uint16(C.cp_frame_h))
-	r = append(r, flags, 0, 0, 0)
-	r = le.AppendUint32(r, uint32(len(c.frame)))
-	r = le.AppendUint64(r, math.Float64bits(float64(core.av.timing.fps)))
-	r = le.AppendUint32(r, uint32(min(runNanos, math.MaxUint32)))
-	for _, s := range audio {
-		r = le.AppendUint16(r, uint16(s))
-	}
+	r := appendFrame(c.reply[:0], frameHeader{width: int(C.cp_frame_w), height: int(C.cp_frame_h), flags: flags,
+		capacity: len(c.frame), fps: float64(core.av.timing.fps), run: runNanos}, audio)
 	c.reply = r
 	return c.send(msgFrame, r)
 }

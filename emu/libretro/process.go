@@ -3,14 +3,12 @@ package libretro
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,16 +431,9 @@ func (p *Process) RunFrame() {
 		p.audio = p.audio[:0]
 		return
 	}
-	for i, b := range p.input {
-		binary.LittleEndian.PutUint16(p.runBody[i*2:], uint16(b))
-	}
-	for i, a := range p.sticks {
-		for j, v := range [...]int16{a.LX, a.LY, a.RX, a.RY} {
-			binary.LittleEndian.PutUint16(p.runBody[8+i*8+j*2:], uint16(v))
-		}
-	}
+	run := runRequest{buttons: p.input, sticks: p.sticks}
 	start := time.Now()
-	typ, body, err := p.request(msgRun, p.runBody[:], p.opts.Watchdog)
+	typ, body, err := p.request(msgRun, appendRun(p.runBody[:0], &run), p.opts.Watchdog)
 	p.stats.RoundTrip += time.Since(start)
 	if err == nil && typ != msgFrame {
 		err = fmt.Errorf("the core process failed: %s", body)
@@ -461,39 +452,29 @@ func (p *Process) RunFrame() {
 }
 
 func (p *Process) takeFrame(body []byte) error {
-	if len(body) < frameHeaderSize || (len(body)-frameHeaderSize)%4 != 0 {
-		return errors.New("the core process sent a malformed frame")
+	h, audio, err := decodeFrame(body, p.audio)
+	p.audio = audio
+	if err != nil {
+		return err
 	}
-	le := binary.LittleEndian
-	w, h, flags := int(le.Uint16(body)), int(le.Uint16(body[2:])), body[4]
-	capacity := int(le.Uint32(body[8:]))
-	if flags&frameRemap != 0 {
-		if err := p.mapFrames(capacity); err != nil {
+	if h.flags&frameRemap != 0 {
+		if err := p.mapFrames(h.capacity); err != nil {
 			return err
 		}
 	}
-	if flags&frameAV != 0 {
-		if fps := math.Float64frombits(le.Uint64(body[12:])); fps > 0 {
-			p.info.FPS = fps
-		}
+	if h.flags&frameAV != 0 && h.fps > 0 {
+		p.info.FPS = h.fps
 	}
-	if w*h*4 > len(p.mapped) || w <= 0 || h <= 0 {
-		return fmt.Errorf("the core process sent a %dx%d frame that does not fit its buffer", w, h)
+	w, ht := h.width, h.height
+	if w*ht*4 > len(p.mapped) || w <= 0 || ht <= 0 {
+		return fmt.Errorf("the core process sent a %dx%d frame that does not fit its buffer", w, ht)
 	}
-	if p.img == nil || p.img.Rect.Dx() != w || p.img.Rect.Dy() != h || &p.img.Pix[0] != &p.mapped[0] {
-		p.img = &image.RGBA{Pix: p.mapped[:w*h*4], Stride: w * 4, Rect: image.Rect(0, 0, w, h)}
-		p.info.Width, p.info.Height = w, h
+	if p.img == nil || p.img.Rect.Dx() != w || p.img.Rect.Dy() != ht || &p.img.Pix[0] != &p.mapped[0] {
+		p.img = &image.RGBA{Pix: p.mapped[:w*ht*4], Stride: w * 4, Rect: image.Rect(0, 0, w, ht)}
+		p.info.Width, p.info.Height = w, ht
 	}
 	p.stats.Frames++
-	p.stats.Core += time.Duration(le.Uint32(body[20:]))
-	samples := (len(body) - frameHeaderSize) / 2
-	if cap(p.audio) < samples {
-		p.audio = make([]int16, samples)
-	}
-	p.audio = p.audio[:samples]
-	for i := range p.audio {
-		p.audio[i] = int16(le.Uint16(body[frameHeaderSize+2*i:]))
-	}
+	p.stats.Core += h.run
 	return nil
 }
 

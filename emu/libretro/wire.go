@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"time"
+
+	"couchplay/emu"
 )
 
 // The pipes between host and child carry messages framed as
@@ -36,7 +40,44 @@ const (
 
 // runBodySize: msgRun's body, all little endian: 4 x uint16 buttons (ports
 // 0-3), then per port 4 x int16 sticks (left X, left Y, right X, right Y).
-const runBodySize = 4*2 + 4*4*2
+const runBodySize = emu.Ports*2 + emu.Ports*4*2
+
+// runRequest is msgRun's body: every port's pad for the next frame.
+type runRequest struct {
+	buttons [emu.Ports]emu.Buttons
+	sticks  [emu.Ports]emu.Analog
+}
+
+// appendRun appends r's msgRun body to b (the host, each frame; no
+// allocation when b has room for runBodySize).
+func appendRun(b []byte, r *runRequest) []byte {
+	le := binary.LittleEndian
+	for _, btn := range r.buttons {
+		b = le.AppendUint16(b, uint16(btn))
+	}
+	for _, a := range r.sticks {
+		for _, v := range [...]int16{a.LX, a.LY, a.RX, a.RY} {
+			b = le.AppendUint16(b, uint16(v))
+		}
+	}
+	return b
+}
+
+// decodeRun is appendRun's inverse (the child).
+func decodeRun(body []byte) (runRequest, error) {
+	var r runRequest
+	if len(body) != runBodySize {
+		return r, fmt.Errorf("a run message must be %d bytes, got %d", runBodySize, len(body))
+	}
+	le := binary.LittleEndian
+	for port := range emu.Ports {
+		r.buttons[port] = emu.Buttons(le.Uint16(body[port*2:]))
+		s := body[emu.Ports*2+port*8:]
+		r.sticks[port] = emu.Analog{LX: int16(le.Uint16(s)), LY: int16(le.Uint16(s[2:])),
+			RX: int16(le.Uint16(s[4:])), RY: int16(le.Uint16(s[6:]))}
+	}
+	return r, nil
+}
 
 // maxMessage bounds one message either way: a state of a big core is a few
 // MiB; a child that sends more is broken.
@@ -55,6 +96,52 @@ const (
 	frameRemap             // the shared frame buffer grew: map it again
 	frameAV                // fps or sample rate changed
 )
+
+// frameHeader is the head of msgFrame's body; 48 kHz stereo int16 samples
+// (little endian) follow it.
+type frameHeader struct {
+	width, height int
+	flags         byte
+	capacity      int     // the shared frame buffer's size in bytes
+	fps           float64 // the core's frame rate (read when flags has frameAV)
+	run           time.Duration
+}
+
+// appendFrame appends a msgFrame body to b (the child, each frame).
+func appendFrame(b []byte, h frameHeader, audio []int16) []byte {
+	le := binary.LittleEndian
+	b = le.AppendUint16(b, uint16(h.width))
+	b = le.AppendUint16(b, uint16(h.height))
+	b = append(b, h.flags, 0, 0, 0)
+	b = le.AppendUint32(b, uint32(h.capacity))
+	b = le.AppendUint64(b, math.Float64bits(h.fps))
+	b = le.AppendUint32(b, uint32(min(h.run, math.MaxUint32)))
+	for _, s := range audio {
+		b = le.AppendUint16(b, uint16(s))
+	}
+	return b
+}
+
+// decodeFrame is appendFrame's inverse (the host): the header, and the
+// samples decoded into audio (reused when it has room).
+func decodeFrame(body []byte, audio []int16) (frameHeader, []int16, error) {
+	if len(body) < frameHeaderSize || (len(body)-frameHeaderSize)%4 != 0 {
+		return frameHeader{}, audio[:0], errors.New("the core process sent a malformed frame")
+	}
+	le := binary.LittleEndian
+	h := frameHeader{width: int(le.Uint16(body)), height: int(le.Uint16(body[2:])), flags: body[4],
+		capacity: int(le.Uint32(body[8:])), fps: math.Float64frombits(le.Uint64(body[12:])),
+		run: time.Duration(le.Uint32(body[20:]))}
+	samples := (len(body) - frameHeaderSize) / 2
+	if cap(audio) < samples {
+		audio = make([]int16, samples)
+	}
+	audio = audio[:samples]
+	for i := range audio {
+		audio[i] = int16(le.Uint16(body[frameHeaderSize+2*i:]))
+	}
+	return h, audio, nil
+}
 
 type loadRequest struct {
 	Core      string            `json:"core"`
