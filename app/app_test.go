@@ -20,6 +20,7 @@ import (
 
 	"couchplay/assets"
 	"couchplay/emu"
+	"couchplay/emu/lightcycles"
 	"couchplay/internal/settings"
 )
 
@@ -167,12 +168,15 @@ func TestMainWindowShowsHost(t *testing.T) {
 	}
 }
 
+// testBuiltins are the host's built-in games, for windows that run a console.
+var testBuiltins = emu.Builtins{emu.LightCyclesID: lightcycles.New, emu.TestCardID: emu.NewTestCard}
+
 // The window shows the game live and runs the console: a frame stored by the
 // loop appears in the game view, and Play in the library switches the game.
 func TestWindowShowsGameAndRunsLibrary(t *testing.T) {
 	a := test.NewTempApp(t)
-	loop := emu.NewLoop(emu.NewLightCycles(), nil, nil, nil) // not started: commands run inline
-	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop}, emu.LightCyclesGame)
+	loop := emu.NewLoop(lightcycles.New(), nil, nil, nil) // not started: commands run inline
+	console := emu.NewConsole(emu.ConsoleConfig{Loop: loop, Builtins: testBuiltins}, emu.LightCyclesGame)
 	h := &fixedHost{urls: []string{"http://192.168.1.20:8000/"}, console: console, preview: &emu.Preview{}}
 	loadInline.Store(true)
 	defer loadInline.Store(false)
@@ -259,7 +263,7 @@ func TestLibraryReloadIsOffTheUIGoroutine(t *testing.T) {
 	test.NewTempApp(t)
 	release := make(chan struct{})
 	var scans atomic.Int32
-	console := emu.NewConsole(emu.ConsoleConfig{Loop: emu.NewLoop(emu.NewLightCycles(), nil, nil, nil),
+	console := emu.NewConsole(emu.ConsoleConfig{Loop: emu.NewLoop(lightcycles.New(), nil, nil, nil), Builtins: testBuiltins,
 		Games: func() []emu.Game {
 			scans.Add(1)
 			<-release
@@ -450,19 +454,19 @@ func TestMainWindowSettingsButton(t *testing.T) {
 	}
 }
 
-// The window's player colours are the phones' badge colours (app.js).
+// The window's player colours are the phones' badge colours (page.js).
 func TestPlayerColoursMatchThePage(t *testing.T) {
-	js, err := fs.ReadFile(assets.Files, "app.js")
+	js, err := fs.ReadFile(assets.Files, "page.js")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`const PLAYER_COLOURS = \[([^\]]*)\]`).FindSubmatch(js)
 	if m == nil {
-		t.Fatal("no PLAYER_COLOURS in app.js")
+		t.Fatal("no PLAYER_COLOURS in page.js")
 	}
 	page := regexp.MustCompile(`#[0-9a-fA-F]{6}`).FindAllString(string(m[1]), -1)
 	if len(page) != len(playerColours) {
-		t.Fatalf("app.js has %d colours %q, the window %d", len(page), page, len(playerColours))
+		t.Fatalf("page.js has %d colours %q, the window %d", len(page), page, len(playerColours))
 	}
 	for i, c := range playerColours {
 		if want := fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B); !strings.EqualFold(page[i], want) {

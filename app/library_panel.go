@@ -59,7 +59,7 @@ func newLibraryPanel(c *emu.Console) *libraryPanel {
 			}
 		},
 	)
-	slots := make([]string, 9)
+	slots := make([]string, emu.StateSlots)
 	for i := range slots {
 		slots[i] = strconv.Itoa(i + 1)
 	}

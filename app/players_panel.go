@@ -15,7 +15,7 @@ import (
 )
 
 // playerColours are the players' colours, the same as the badges on the
-// phones' pads (PLAYER_COLOURS in assets/app.js), so "the blue one" means
+// phones' pads (PLAYER_COLOURS in assets/page.js), so "the blue one" means
 // the same person on the TV and in every hand.
 var playerColours = [emu.Ports]color.NRGBA{
 	{0x1e, 0x88, 0xe5, 0xff}, // 1 blue

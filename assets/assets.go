@@ -4,12 +4,16 @@ package assets
 
 import "embed"
 
-// Files is the web client: index.html, app.js (and its AudioWorklet module
-// audio-worklet.js, which imports the jitter buffer jitter.js), style.css and
-// the icon at the root. All URLs inside are relative, so the client works
-// under a proxy sub-path.
+// Files is the web client: index.html, app.js and the ES modules it imports
+// (one a concern: page.js the constants and session state, signalling.js,
+// rtc.js, media.js, view.js, input.js, pad.js, sound.js, games.js,
+// code-prompt.js, overlay.js, leaving.js, test-hooks.js), the AudioWorklet
+// module audio-worklet.js (which imports the jitter buffer jitter.js),
+// style.css and the icon at the root. All URLs inside are relative, so the
+// client works under a proxy sub-path. No build step: browsers load the
+// modules as they are.
 //
-//go:embed index.html app.js audio-worklet.js jitter.js style.css icon.png
+//go:embed index.html *.js style.css icon.png
 var Files embed.FS
 
 // Icon is the app icon (icon.svg drawn for the project, rendered at 512x512):

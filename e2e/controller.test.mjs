@@ -22,9 +22,9 @@ import { startHost, startCodeHost, health, launchBrowser, openPage, waitState, w
 const PORTRAIT = { width: 390, height: 844 };
 const LANDSCAPE = { width: 844, height: 390 };
 
-// Button bits (libretro joypad ids, as app.js's BTN).
+// Button bits (libretro joypad ids, as page.js's BTN).
 const BTN = { B: 1 << 0, Y: 1 << 1, Select: 1 << 2, Start: 1 << 3, Up: 1 << 4, Down: 1 << 5, Left: 1 << 6, Right: 1 << 7, A: 1 << 8, X: 1 << 9, L: 1 << 10, R: 1 << 11 };
-// The players' colours as computed CSS (app.js PLAYER_COLOURS: #1e88e5, #e53935, …).
+// The players' colours as computed CSS (page.js PLAYER_COLOURS: #1e88e5, #e53935, …).
 const P1_BLUE = 'rgb(30, 136, 229)';
 const P2_RED = 'rgb(229, 57, 53)';
 

@@ -71,6 +71,9 @@ type Opener func(g Game, crashed func(err error)) (Core, error)
 type ConsoleConfig struct {
 	Loop *Loop
 	Open Opener // nil: only built-ins can be played
+	// Builtins are the cores that need no ROM (Light Cycles, the test card);
+	// nil: the test card only.
+	Builtins Builtins
 	// Games scans the library (ROM folders): the console keeps what it
 	// found, and scans again only when asked for the library after
 	// RescanEvery (default DefaultRescanEvery), or on Rescan.
@@ -112,6 +115,9 @@ var ErrNoSuchGame = errors.New("no such game in the library")
 func NewConsole(cfg ConsoleConfig, current Game) *Console {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Builtins == nil {
+		cfg.Builtins = Builtins{TestCardID: NewTestCard}
 	}
 	if cfg.RescanEvery <= 0 {
 		cfg.RescanEvery = DefaultRescanEvery
@@ -233,7 +239,7 @@ func (c *Console) Start(g Game) error {
 }
 
 func (c *Console) open(g Game, gen int) (Core, error) {
-	if core, builtin, err := OpenBuiltin(g.ID); builtin {
+	if core, builtin, err := c.cfg.Builtins.Open(g.ID); builtin {
 		return core, err
 	}
 	if c.cfg.Open == nil {

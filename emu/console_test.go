@@ -20,15 +20,23 @@ func (s *stubCore) Reset() error             { s.resets++; return nil }
 func (s *stubCore) SaveState(slot int) error { s.saved = append(s.saved, slot); return nil }
 func (s *stubCore) LoadState(slot int) error { return errors.New("state slot 3 refused: corrupt") }
 
+// testBuiltins stands in for the host's built-ins: Light Cycles lives in
+// emu/lightcycles, which imports emu, so a recording core plays its part.
+var testBuiltins = Builtins{
+	LightCyclesID: func() Core { return newRecordingCore(60) },
+	TestCardID:    NewTestCard,
+}
+
 func newTestConsole(t *testing.T) (*Console, *Loop, *[]func(error), *[]GameStatus) {
 	t.Helper()
-	loop := NewLoop(NewLightCycles(), nil, nil, nil)
+	loop := NewLoop(NewTestCard(), nil, nil, nil)
 	var crashes []func(error)
 	rom := Game{ID: "/roms/quad.nes", Name: "quad", Core: "Stub", ROM: "/roms/quad.nes"}
 	broken := Game{ID: "/roms/none.gba", Name: "none", Problem: "no core found: install libretro-mgba"}
 	c := NewConsole(ConsoleConfig{
-		Loop:   loop,
-		Logger: slog.New(slog.DiscardHandler),
+		Loop:     loop,
+		Builtins: testBuiltins,
+		Logger:   slog.New(slog.DiscardHandler),
 		Games:  func() []Game { return []Game{rom, broken} },
 		Open: func(g Game, crashed func(error)) (Core, error) {
 			crashes = append(crashes, crashed)
@@ -111,7 +119,7 @@ func TestConsoleScansTheLibraryAtMostOnceInAWhile(t *testing.T) {
 	now := time.Unix(1000, 0)
 	scans := 0
 	c := NewConsole(ConsoleConfig{
-		Loop:   NewLoop(NewLightCycles(), nil, nil, nil),
+		Loop:   NewLoop(NewTestCard(), nil, nil, nil),
 		Logger: slog.New(slog.DiscardHandler),
 		Now:    func() time.Time { return now },
 		Games: func() []Game {
@@ -143,7 +151,7 @@ func TestConsoleAddsTheGamesHint(t *testing.T) {
 	var crash func(error)
 	fail := true
 	c := NewConsole(ConsoleConfig{
-		Loop:   NewLoop(NewLightCycles(), nil, nil, nil),
+		Loop:   NewLoop(NewTestCard(), nil, nil, nil),
 		Logger: slog.New(slog.DiscardHandler),
 		Games:  func() []Game { return []Game{{ID: "rom:psx", Name: "Disc", Hint: "missing: scph5502.bin"}} },
 		Open: func(g Game, crashed func(error)) (Core, error) {

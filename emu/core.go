@@ -8,6 +8,11 @@ import "image"
 // Ports is the number of controller ports; player slot N drives port N-1.
 const Ports = 4
 
+// StateSlots is the number of save-state slots, numbered 1..StateSlots (the
+// page's and the window's choices, the protocol's stateSlot, the files
+// states/<name>.stateN). page.js's STATE_SLOTS says the same.
+const StateSlots = 9
+
 // Buttons is the full state of one pad, one bit per button. The bit numbers are
 // libretro's RETRO_DEVICE_ID_JOYPAD_* ids, so a libretro frontend can pass them
 // through unchanged, and the web client sends the same bits on the wire.

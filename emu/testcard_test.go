@@ -144,17 +144,21 @@ func TestTestCardAllocFree(t *testing.T) {
 	}
 }
 
-func TestOpenBuiltin(t *testing.T) {
-	for rom, want := range map[string]string{"": "Light Cycles", LightCyclesID: "Light Cycles", TestCardID: "Test Card"} {
-		c, ok, err := OpenBuiltin(rom)
+func TestBuiltinsOpen(t *testing.T) {
+	for rom, want := range map[string]string{"": "recorder", LightCyclesID: "recorder", TestCardID: "Test Card"} {
+		c, ok, err := testBuiltins.Open(rom)
 		if !ok || err != nil || c.Info().Name != want {
-			t.Errorf("OpenBuiltin(%q) = %v, %v, %v; want %s", rom, c, ok, err, want)
+			t.Errorf("Open(%q) = %v, %v, %v; want %s", rom, c, ok, err, want)
 		}
 	}
-	if _, ok, err := OpenBuiltin("builtin:nope"); !ok || err == nil {
+	if _, ok, err := testBuiltins.Open("builtin:nope"); !ok || err == nil {
 		t.Errorf("unknown builtin: ok=%v err=%v, want ok and an error", ok, err)
 	}
-	if c, ok, err := OpenBuiltin("/roms/game.nes"); ok || err != nil || c != nil {
+	if c, ok, err := testBuiltins.Open("/roms/game.nes"); ok || err != nil || c != nil {
 		t.Errorf("file rom: %v %v %v, want not builtin", c, ok, err)
+	}
+	// A console given no built-ins has the test card alone.
+	if _, ok, err := (Builtins{TestCardID: NewTestCard}).Open(LightCyclesID); !ok || err == nil {
+		t.Errorf("Light Cycles without it in the set: ok=%v err=%v", ok, err)
 	}
 }

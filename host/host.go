@@ -21,6 +21,7 @@ import (
 
 	"couchplay/emu"
 	"couchplay/emu/libretro"
+	"couchplay/emu/lightcycles"
 	"couchplay/internal/settings"
 	"couchplay/lan"
 	"couchplay/room"
@@ -51,6 +52,9 @@ type Config struct {
 	Logger   *slog.Logger
 	Stderr   io.Writer // the verbatim serving/join lines and one-line errors
 }
+
+// builtins are the games that need no ROM: Light Cycles and the test card.
+var builtins = emu.Builtins{emu.LightCyclesID: lightcycles.New, emu.TestCardID: emu.NewTestCard}
 
 // Host is one running couchplay host.
 type Host struct {
@@ -100,8 +104,8 @@ func New(cfg Config) (*Host, error) {
 		hub.WriteFrame(frame, audio, info)
 		h.preview.Store(frame) // the window's live view; copies only while shown
 	}
-	h.loop = emu.NewLoop(emu.NewLightCycles(), h.room, sink, emu.RealClock{})
-	h.console = emu.NewConsole(emu.ConsoleConfig{Loop: h.loop, Logger: cfg.Logger, Open: h.openLibretro,
+	h.loop = emu.NewLoop(lightcycles.New(), h.room, sink, emu.RealClock{})
+	h.console = emu.NewConsole(emu.ConsoleConfig{Loop: h.loop, Logger: cfg.Logger, Open: h.openLibretro, Builtins: builtins,
 		Games: func() []emu.Game { return h.finder.Library(cfg.ROMDirs) }}, emu.LightCyclesGame)
 	// A new game starts every viewer on a keyframe, even at the same size.
 	h.console.OnChange(func(emu.GameStatus) { hub.RequestKeyframe() })
@@ -122,7 +126,7 @@ func New(cfg Config) (*Host, error) {
 // ROM with the core Config.Core names or the one its extension picks.
 func (h *Host) startGame() error {
 	rom := h.cfg.ROM
-	if _, builtin, err := emu.OpenBuiltin(rom); builtin {
+	if _, builtin, err := builtins.Open(rom); builtin {
 		if err != nil {
 			return err
 		}

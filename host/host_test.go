@@ -1,38 +1,22 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"couchplay/emu"
+	"couchplay/internal/testutil"
 )
 
 // lockedBuffer is Stderr for a host under test (written from its goroutines).
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = testutil.Buffer
 
 func testConfig(t *testing.T, stderr io.Writer) Config {
 	return Config{Listen: "127.0.0.1:0", Version: "test", ROM: emu.TestCardID, DataDir: t.TempDir(), MaxSpectators: 4,

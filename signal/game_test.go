@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"couchplay/emu"
+	"couchplay/emu/lightcycles"
 )
 
 // renamed is a test card that calls itself name (an opened library game).
@@ -46,7 +47,8 @@ func newFakeLibrary() *fakeLibrary { return &fakeLibrary{release: make(chan stru
 
 func (f *fakeLibrary) config() *emu.ConsoleConfig {
 	return &emu.ConsoleConfig{
-		Games: func() []emu.Game { return []emu.Game{gameSlow, gameCrashy, gameBroken} },
+		Builtins: emu.Builtins{emu.LightCyclesID: lightcycles.New, emu.TestCardID: emu.NewTestCard},
+		Games:    func() []emu.Game { return []emu.Game{gameSlow, gameCrashy, gameBroken} },
 		Open: func(g emu.Game, crashed func(error)) (emu.Core, error) {
 			switch g.ID {
 			case gameSlow.ID:

@@ -111,10 +111,15 @@ func (s *Server) trustedHost(name string) bool {
 }
 
 // requestedHosts are the names a request was sent to: its Host, and the
-// names a proxy says the browser used (X-Forwarded-Host, Forwarded: host=;
-// the first hop of each, as forwardedHostIs reads them).
+// names a proxy says the browser used (forwardedHosts).
 func requestedHosts(r *http.Request) []string {
-	hosts := []string{r.Host}
+	return append([]string{r.Host}, forwardedHosts(r)...)
+}
+
+// forwardedHosts are the names a proxy says the browser used:
+// X-Forwarded-Host and Forwarded: host=, the first hop of each.
+func forwardedHosts(r *http.Request) []string {
+	var hosts []string
 	if v := r.Header.Get("X-Forwarded-Host"); v != "" {
 		hosts = append(hosts, strings.TrimSpace(strings.Split(v, ",")[0]))
 	}

@@ -46,18 +46,7 @@ func forwardedHostIs(r *http.Request, origin string) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
-	var hosts []string
-	if v := r.Header.Get("X-Forwarded-Host"); v != "" {
-		hosts = append(hosts, strings.TrimSpace(strings.Split(v, ",")[0]))
-	}
-	if v := r.Header.Get("Forwarded"); v != "" {
-		for _, pair := range strings.Split(strings.Split(v, ",")[0], ";") {
-			if k, val, ok := strings.Cut(strings.TrimSpace(pair), "="); ok && strings.EqualFold(k, "host") {
-				hosts = append(hosts, strings.Trim(val, `"`))
-			}
-		}
-	}
-	for _, h := range hosts {
+	for _, h := range forwardedHosts(r) {
 		if h != "" && strings.EqualFold(h, u.Host) {
 			return true
 		}

@@ -4,6 +4,7 @@
 package signal
 
 import (
+	"couchplay/emu"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,9 +39,6 @@ const (
 
 // AudioPathDataChannel is the join's audioPath that asks for stream.AudioLabel.
 const AudioPathDataChannel = "datachannel"
-
-// StateSlots is the number of save-state slots: stateSlot is 1..StateSlots.
-const StateSlots = 9
 
 // Error codes sent in TypeError messages.
 const (
@@ -104,7 +102,7 @@ type Message struct {
 	// play: the library id to start. On the wire it is the "game" field
 	// (a string from the browser; the host sends a GameInfo object there).
 	GameID string `json:"-"`
-	// save_state, load_state: 1..StateSlots
+	// save_state, load_state: 1..emu.StateSlots
 	StateSlot int `json:"stateSlot,omitempty"`
 
 	// library (host -> browser)
@@ -187,8 +185,8 @@ func DecodeMessage(data []byte) (Message, error) {
 			return m, &ProtocolError{CodeBadMessage, `play needs "game": the id of a library entry`}
 		}
 	case TypeSaveState, TypeLoadState:
-		if m.StateSlot < 1 || m.StateSlot > StateSlots {
-			return m, &ProtocolError{CodeBadMessage, fmt.Sprintf(`%s needs "stateSlot" from 1 to %d`, m.Type, StateSlots)}
+		if m.StateSlot < 1 || m.StateSlot > emu.StateSlots {
+			return m, &ProtocolError{CodeBadMessage, fmt.Sprintf(`%s needs "stateSlot" from 1 to %d`, m.Type, emu.StateSlots)}
 		}
 	case "":
 		return m, &ProtocolError{CodeBadMessage, `message has no "type"`}

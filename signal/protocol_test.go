@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"couchplay/emu"
 	"errors"
 	"testing"
 )
@@ -90,7 +91,7 @@ func FuzzDecodeMessage(f *testing.F) {
 				t.Fatal("accepted play without a game id")
 			}
 		case TypeSaveState, TypeLoadState:
-			if msg.StateSlot < 1 || msg.StateSlot > StateSlots {
+			if msg.StateSlot < 1 || msg.StateSlot > emu.StateSlots {
 				t.Fatalf("accepted stateSlot %d", msg.StateSlot)
 			}
 		default:

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -19,6 +18,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"couchplay/emu"
+	"couchplay/emu/lightcycles"
+	"couchplay/internal/testutil"
 	"couchplay/room"
 	"couchplay/stream"
 )
@@ -63,7 +64,7 @@ func startHostAccess(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt
 	}
 	var core emu.Core = emu.NewTestCard()
 	if cc != nil {
-		core = emu.NewLightCycles()
+		core = lightcycles.New()
 	}
 	rm := room.New(maxSpectators)
 	rm.SetAccess(access)
@@ -420,19 +421,4 @@ func eventually(ctx context.Context, ok func() bool) bool {
 }
 
 // lockedBuffer lets the host's goroutines log while the test reads the log.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = testutil.Buffer

@@ -9,31 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"couchplay/emu"
+	"couchplay/internal/testutil"
 )
 
 // libLog is a log that keeps its lines (message and attributes), for the
 // library's tests.
-type libLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *libLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *libLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type libLog struct{ testutil.Buffer }
 
 func (l *libLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"couchplay/emu"
 	"couchplay/internal/atomicfile"
 )
 
@@ -114,8 +115,6 @@ type stateHeader struct {
 	ROMCRC  uint32 `json:"romCRC"`
 }
 
-// MaxStateSlot is the highest save-state slot.
-const MaxStateSlot = 9
 
 // statePath is states/<save name>.stateN.
 func (p *Process) statePath(slot int) (string, error) {
@@ -132,8 +131,8 @@ func (p *Process) stateHeader() stateHeader {
 }
 
 func checkSlot(slot int) error {
-	if slot < 1 || slot > MaxStateSlot {
-		return fmt.Errorf("state slot must be 1 to %d, not %d", MaxStateSlot, slot)
+	if slot < 1 || slot > emu.StateSlots {
+		return fmt.Errorf("state slot must be 1 to %d, not %d", emu.StateSlots, slot)
 	}
 	return nil
 }
@@ -305,7 +304,7 @@ func hasFiles(dataDir, name string) bool {
 	if exists(filepath.Join(dataDir, "saves", name+".srm")) {
 		return true
 	}
-	for slot := 1; slot <= MaxStateSlot; slot++ {
+	for slot := 1; slot <= emu.StateSlots; slot++ {
 		if exists(filepath.Join(dataDir, "states", fmt.Sprintf("%s.state%d", name, slot))) {
 			return true
 		}

@@ -1,6 +1,9 @@
-package emu
+package lightcycles
 
-import "math"
+import (
+	"couchplay/emu"
+	"math"
+)
 
 // A tiny synthesiser for the built-in game's sound effects: a fixed pool of
 // voices (square, triangle, noise) with a linear decay and a stereo pan, mixed
@@ -156,7 +159,7 @@ func (s *synth) soundEvents(ev Events, g *Cycles) {
 		}
 		return 0.8 * (2*float64(g.Players[p].X)/float64(g.W-1) - 1)
 	}
-	for p := range Ports {
+	for p := range emu.Ports {
 		if ev.Joined[p] {
 			base := 440 * (1 + 0.25*float64(p))
 			s.play(note{wave: waveSquare, freq: base, seconds: 0.06, amp: 0.15})

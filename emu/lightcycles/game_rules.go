@@ -1,4 +1,6 @@
-package emu
+package lightcycles
+
+import "couchplay/emu"
 
 // Rules of the built-in Light Cycles game, kept free of drawing and sound so they
 // can be unit-tested: every port that presses a button gets a cycle; cycles move
@@ -59,15 +61,15 @@ func Turn(cur, want Dir) Dir {
 }
 
 // dirFromButtons picks the D-pad direction among bits, Up > Down > Left > Right.
-func dirFromButtons(b Buttons) Dir {
+func dirFromButtons(b emu.Buttons) Dir {
 	switch {
-	case b&ButtonUp != 0:
+	case b&emu.ButtonUp != 0:
 		return DirUp
-	case b&ButtonDown != 0:
+	case b&emu.ButtonDown != 0:
 		return DirDown
-	case b&ButtonLeft != 0:
+	case b&emu.ButtonLeft != 0:
 		return DirLeft
-	case b&ButtonRight != 0:
+	case b&emu.ButtonRight != 0:
 		return DirRight
 	}
 	return DirNone
@@ -117,9 +119,9 @@ type Cycle struct {
 
 // Events is what happened during one Update/Step, for sound and display.
 type Events struct {
-	Joined  [Ports]bool
-	Turned  [Ports]bool // a turn was accepted (sounded at once for quick feedback)
-	Crashed [Ports]bool
+	Joined  [emu.Ports]bool
+	Turned  [emu.Ports]bool // a turn was accepted (sounded at once for quick feedback)
+	Crashed [emu.Ports]bool
 	Won     int  // 1..Ports: that port (minus one) won the round; 0: no winner
 	Lost    bool // the round ended with nobody winning (draw, or a solo crash)
 	Tick    bool // a countdown beep
@@ -131,14 +133,14 @@ type Events struct {
 type Cycles struct {
 	W, H    int
 	Cells   []uint8 // W*H, row-major
-	Players [Ports]Cycle
+	Players [emu.Ports]Cycle
 	Phase   Phase
 	Timer   int // frames left in the countdown or round-over phase
 	Steps   int // steps taken in the current round
 	Winner  int // result of the last round: port+1, 0 = nobody
 
 	tick int // frames since the round started running
-	prev [Ports]Buttons
+	prev [emu.Ports]emu.Buttons
 }
 
 // NewCycles returns an empty game on a w*h grid (w, h >= 8).
@@ -243,9 +245,9 @@ func (g *Cycles) Steer(port int, want Dir) bool {
 
 // Update advances one frame with the ports' current buttons: joins, Start,
 // steering on new presses, and the phase timers (stepping while running).
-func (g *Cycles) Update(in [Ports]Buttons) Events {
+func (g *Cycles) Update(in [emu.Ports]emu.Buttons) Events {
 	var ev Events
-	for p := range Ports {
+	for p := range emu.Ports {
 		pressed := in[p] &^ g.prev[p]
 		g.prev[p] = in[p]
 		if pressed == 0 {
@@ -254,7 +256,7 @@ func (g *Cycles) Update(in [Ports]Buttons) Events {
 		if !g.Players[p].Joined {
 			g.Join(p)
 			ev.Joined[p] = true
-		} else if pressed&ButtonStart != 0 {
+		} else if pressed&emu.ButtonStart != 0 {
 			g.Restart()
 			ev.Restart = true
 		}
@@ -299,8 +301,8 @@ func (g *Cycles) step(ev *Events) {
 		return
 	}
 	g.Steps++
-	var nx, ny [Ports]int
-	var crash [Ports]bool
+	var nx, ny [emu.Ports]int
+	var crash [emu.Ports]bool
 	for p := range g.Players {
 		c := &g.Players[p]
 		if !c.Alive {
@@ -317,7 +319,7 @@ func (g *Cycles) step(ev *Events) {
 	}
 	// Two heads entering the same cell crash together.
 	for p := range g.Players {
-		for q := p + 1; q < Ports; q++ {
+		for q := p + 1; q < emu.Ports; q++ {
 			if g.Players[p].Alive && g.Players[q].Alive && nx[p] == nx[q] && ny[p] == ny[q] {
 				crash[p], crash[q] = true, true
 			}

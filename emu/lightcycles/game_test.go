@@ -1,8 +1,10 @@
-package emu
+package lightcycles
 
 import (
+	"couchplay/emu"
 	"crypto/sha256"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -140,7 +142,7 @@ func TestCrashIntoOtherTrailAndScore(t *testing.T) {
 	// The result shows, then a new round starts with both riders back at their
 	// start positions on a clean field, scores kept.
 	for range roundOverFrames {
-		g.Update([Ports]Buttons{})
+		g.Update([emu.Ports]emu.Buttons{})
 	}
 	if g.Phase != PhaseCountdown || !g.Players[0].Alive || !g.Players[1].Alive || g.Players[1].Score != 1 {
 		t.Fatalf("no new round: phase %v %+v", g.Phase, g.Players)
@@ -209,11 +211,11 @@ func TestSoloWinsBySurviving(t *testing.T) {
 
 func TestJoinCountdownAndStart(t *testing.T) {
 	g := NewCycles(gridW, gridH)
-	var in [Ports]Buttons
+	var in [emu.Ports]emu.Buttons
 	if g.Update(in); g.Phase != PhaseLobby {
 		t.Fatal("not in the lobby")
 	}
-	in[2] = ButtonB // port 2 (P3) presses any button
+	in[2] = emu.ButtonB // port 2 (P3) presses any button
 	ev := g.Update(in)
 	if !ev.Joined[2] || !g.Players[2].Joined || g.Phase != PhaseCountdown {
 		t.Fatalf("join: %+v phase %v", ev, g.Phase)
@@ -245,14 +247,14 @@ func TestJoinCountdownAndStart(t *testing.T) {
 	}
 
 	// A second port joining mid-round waits for the next round.
-	in[0] = ButtonA
+	in[0] = emu.ButtonA
 	if ev = g.Update(in); !ev.Joined[0] || g.Players[0].InRound || g.Phase != PhaseRunning {
 		t.Fatalf("mid-round join: %+v %+v", ev, g.Players[0])
 	}
 
 	// Start restarts: scores reset, a fresh countdown with both riders.
 	g.Players[2].Score = 5
-	in[2] = ButtonB | ButtonStart
+	in[2] = emu.ButtonB | emu.ButtonStart
 	ev = g.Update(in)
 	if !ev.Restart || g.Players[2].Score != 0 || g.Phase != PhaseCountdown || !g.Players[0].InRound || !g.Players[2].InRound {
 		t.Fatalf("restart: %+v phase %v %+v", ev, g.Phase, g.Players)
@@ -265,13 +267,13 @@ func TestJoinCountdownAndStart(t *testing.T) {
 }
 
 // script is a reproducible input sequence: riders mash the D-pad.
-func script(seed uint64, frames int) [][Ports]Buttons {
+func script(seed uint64, frames int) [][emu.Ports]emu.Buttons {
 	r := rand.New(rand.NewPCG(seed, 1))
-	out := make([][Ports]Buttons, frames)
-	var cur [Ports]Buttons
-	pad := []Buttons{ButtonUp, ButtonDown, ButtonLeft, ButtonRight, ButtonA, 0}
+	out := make([][emu.Ports]emu.Buttons, frames)
+	var cur [emu.Ports]emu.Buttons
+	pad := []emu.Buttons{emu.ButtonUp, emu.ButtonDown, emu.ButtonLeft, emu.ButtonRight, emu.ButtonA, 0}
 	for f := range out {
-		for p := range Ports {
+		for p := range emu.Ports {
 			if r.IntN(12) == 0 {
 				cur[p] = pad[r.IntN(len(pad))]
 			}
@@ -282,8 +284,8 @@ func script(seed uint64, frames int) [][Ports]Buttons {
 }
 
 // playHash runs the built-in game through in and hashes every frame and its audio.
-func playHash(in [][Ports]Buttons) (sum [32]byte, crashes, loud int) {
-	core := NewLightCycles()
+func playHash(in [][emu.Ports]emu.Buttons) (sum [32]byte, crashes, loud int) {
+	core := New()
 	h := sha256.New()
 	abuf := make([]byte, 3200)
 	for _, frame := range in {
@@ -329,7 +331,7 @@ func TestBuiltinGameDeterministic(t *testing.T) {
 }
 
 func TestBuiltinGameCore(t *testing.T) {
-	core := NewLightCycles()
+	core := New()
 	info := core.Info()
 	if info.Name != "Light Cycles" || info.Width != 256 || info.Height != 240 || info.FPS != 60 || info.SampleRate != 48000 {
 		t.Fatalf("info %+v", info)
@@ -340,7 +342,7 @@ func TestBuiltinGameCore(t *testing.T) {
 		t.Error("lobby is not silent")
 	}
 	// P2 joins: a join sound in that very frame, and its cycle drawn in red.
-	core.SetInput(1, ButtonA)
+	core.SetInput(1, emu.ButtonA)
 	core.RunFrame()
 	if silent(core.Audio()) {
 		t.Error("no sound on join")
@@ -365,7 +367,7 @@ func TestBuiltinGameCore(t *testing.T) {
 }
 
 func TestBuiltinGameAllocFree(t *testing.T) {
-	core := NewLightCycles()
+	core := New()
 	in := script(3, 400)
 	i := 0
 	allocs := testing.AllocsPerRun(300, func() {
@@ -381,7 +383,7 @@ func TestBuiltinGameAllocFree(t *testing.T) {
 }
 
 func BenchmarkBuiltinGameFrame(b *testing.B) {
-	core := NewLightCycles()
+	core := New()
 	in := script(5, 4000)
 	b.ReportAllocs()
 	i := 0
@@ -392,4 +394,9 @@ func BenchmarkBuiltinGameFrame(b *testing.B) {
 		core.RunFrame()
 		i++
 	}
+}
+
+// silent reports whether every sample is zero.
+func silent(a []int16) bool {
+	return !slices.ContainsFunc(a, func(s int16) bool { return s != 0 })
 }

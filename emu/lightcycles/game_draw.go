@@ -1,6 +1,7 @@
-package emu
+package lightcycles
 
 import (
+	"couchplay/emu"
 	"encoding/binary"
 	"image"
 )
@@ -21,7 +22,7 @@ type rgb [3]uint8
 // Rider colours, loosely those of the test card (P1 yellow rather than white so
 // its head, drawn white, stands out).
 var (
-	riderColours = [Ports]rgb{{255, 220, 40}, {255, 50, 50}, {50, 230, 70}, {70, 120, 255}}
+	riderColours = [emu.Ports]rgb{{255, 220, 40}, {255, 50, 50}, {50, 230, 70}, {70, 120, 255}}
 	colourBar    = rgb{24, 24, 36}
 	colourWall   = rgb{90, 90, 120}
 	colourField  = rgb{0, 0, 0}
@@ -111,7 +112,7 @@ func drawCentred(img *image.RGBA, y, scale int, s string, c rgb) {
 }
 
 var (
-	winText   = [Ports]string{"P1 WINS", "P2 WINS", "P3 WINS", "P4 WINS"}
+	winText   = [emu.Ports]string{"P1 WINS", "P2 WINS", "P3 WINS", "P4 WINS"}
 	digitText = [10]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
 )
 

@@ -1,0 +1,235 @@
+// couchplay web client: sound over the audio data channel.
+
+import { $, body, session, video } from './page.js';
+import { mark } from './state.js';
+import { padMode } from './view.js';
+import { playVideo, unmute } from './media.js';
+
+// DESIGN §3: Chrome plays an RTP audio track through NetEQ, which holds it
+// 50-65 ms. Where the page can (index.html's couchplayFastAudio: a secure
+// context with WebCodecs and AudioWorklet), its join asks for the same Opus
+// packets over the 'audio' data channel too; they are decoded here and played
+// through an adaptive jitter buffer (jitter.js, run by audio-worklet.js): it
+// holds about the measured arrival jitter (one packet at least, and its
+// figures go to the F3 overlay), steers its queue by playing up to 2 % faster
+// or slower instead of dropping sound, and conceals what is missing instead
+// of playing silence. The channel is unordered without retransmits, so each
+// message also carries the packet before it: when packet N comes and N-1 never
+// did, the copy of N-1 is decoded first and played (if it comes after its
+// time, what is left of it: the concealment stood in for the rest). The RTP
+// track always comes as well: the <video> element plays it muted meanwhile,
+// and with its sound if this path cannot start, fails or stalls. Both paths
+// play as early as they can, like the video (playout delay 0), so they stay
+// in step with it.
+export const AUDIO_LABEL = 'audio';
+// (stream/audiochannel.go; little-endian, the timestamp in 48 kHz samples)
+// [type u8 = 0x02][seq u16][timestamp u32][Opus packet]
+// [type u8 = 0x03][seq u16][timestamp u32][primary length u16][primary][the packet of seq - 1]
+export const AUDIO_MESSAGE = 0x02;
+export const AUDIO_MESSAGE_REDUNDANT = 0x03;
+export const AUDIO_HEADER = 7;
+export const AUDIO_REDUNDANT_HEADER = AUDIO_HEADER + 2; // and the primary's length
+export const AUDIO_SEQ_HALF = 0x8000; // sequence numbers wrap at 16 bits: half ahead or more is behind
+export const AUDIO_RATE = 48000;
+export const AUDIO_CHANNELS = 2; // the host encodes stereo (stream.opusChannels)
+export const AUDIO_PACKET_FRAMES = AUDIO_RATE / 100; // 10 ms: every host packet, so the copy of seq - 1 starts this much earlier
+export const AUDIO_DECODE_QUEUE = 10; // packets (100 ms); a decoder further behind skips packets
+export const AUDIO_START_MS = 3000; // connected and no packet by then: fall back
+export const AUDIO_STALL_MS = 1000; // no packet for this long while the RTP track has sound: fall back
+export const AUDIO_CHECK_MS = 500;
+export const AUDIO_PATH = Object.freeze({ fast: 'datachannel', rtp: 'rtp' });
+
+export const sound = {
+  path: window.couchplayFastAudio?.() ? AUDIO_PATH.fast : AUDIO_PATH.rtp,
+  fallback: '', // why the page left the fast path
+  ctx: null, node: null, output: null, // one AudioContext per page: it is unlocked once
+  channel: null, decoder: null, // per stream
+  // What each decode is, in decode order: {mediaTime (s), recovered}. The
+  // decoder's own output timestamps run on from the first one across lost
+  // packets, so the buffer gets the packets' media times from here.
+  decoding: [],
+  lastSeq: -1, lastAt: 0, connectedAt: 0, rtpPackets: 0,
+  packets: 0, late: 0, decoded: 0,
+  lost: 0, recovered: 0, // sequence numbers that never came; of them, decoded from the next packet's copy
+  buffer: {}, // the jitter buffer's last figures (jitter.js stats())
+};
+body.dataset.audio = sound.path;
+
+// The context and the worklet, made when the first audio channel opens.
+export async function audioOutput() {
+  if (sound.node) return;
+  if (!sound.ctx) {
+    sound.ctx = new AudioContext({ sampleRate: AUDIO_RATE, latencyHint: 'interactive' });
+    // Suspended: autoplay with sound was refused, a tap resumes it (unmute).
+    // It may also start a moment later by itself, and iOS suspends it in the background.
+    const showTap = () => {
+      if (sound.path !== AUDIO_PATH.fast) return;
+      $('unmute').hidden = sound.ctx.state === 'running' || padMode();
+    };
+    sound.ctx.addEventListener('statechange', showTap);
+    showTap();
+  }
+  // The worklet gets PCM at the packets' rate: a context that runs at another one would play it at the wrong speed.
+  if (sound.ctx.sampleRate !== AUDIO_RATE) throw new Error(`the audio output runs at ${sound.ctx.sampleRate} Hz`);
+  await sound.ctx.audioWorklet.addModule(new URL('audio-worklet.js', import.meta.url));
+  if (sound.node) return;
+  const node = new AudioWorkletNode(sound.ctx, 'couchplay-jitter', {
+    numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [AUDIO_CHANNELS],
+    processorOptions: { channels: AUDIO_CHANNELS, packetFrames: AUDIO_PACKET_FRAMES },
+  });
+  node.port.onmessage = ({ data }) => { sound.buffer = { ...data, lost: sound.lost, recovered: sound.recovered }; };
+  sound.output = sound.ctx.createGain();
+  node.connect(sound.output).connect(sound.ctx.destination);
+  sound.node = node;
+}
+
+export async function openFastChannel(ch) {
+  if (sound.path !== AUDIO_PATH.fast) { ch.close(); return; } // the host stops sending
+  ch.binaryType = 'arraybuffer';
+  closeFastChannel();
+  sound.channel = ch;
+  const config = { codec: 'opus', sampleRate: AUDIO_RATE, numberOfChannels: AUDIO_CHANNELS };
+  try {
+    await audioOutput();
+    if (!(await AudioDecoder.isConfigSupported(config)).supported) throw new Error('this browser cannot decode Opus');
+  } catch (err) {
+    fallBackToRTP(`the fast audio path cannot start: ${err.message}`);
+    return;
+  }
+  if (sound.channel !== ch) return; // a newer stream took over meanwhile
+  const decoder = new AudioDecoder({
+    output: (data) => playDecoded(data),
+    error: (err) => { if (sound.decoder === decoder) fallBackToRTP(`the Opus decoder failed: ${err.message}`); },
+  });
+  decoder.configure(config);
+  sound.decoder = decoder;
+  ch.onmessage = (ev) => { if (sound.channel === ch) onAudioMessage(ev.data); };
+  ch.onclose = () => { if (sound.channel === ch) sound.channel = null; };
+}
+
+// parseAudioMessage splits an audio message (either form) into
+// {seq, ts, primary, previous}; previous is null in the 0x02 form. Null if malformed.
+export function parseAudioMessage(b) {
+  const redundant = b[0] === AUDIO_MESSAGE_REDUNDANT;
+  if (b[0] !== AUDIO_MESSAGE && !redundant) return null;
+  const header = redundant ? AUDIO_REDUNDANT_HEADER : AUDIO_HEADER;
+  if (b.length <= header) return null;
+  const seq = b[1] | (b[2] << 8);
+  const ts = (b[3] | (b[4] << 8) | (b[5] << 16) | (b[6] << 24)) >>> 0;
+  if (!redundant) return { seq, ts, primary: b.subarray(header), previous: null };
+  const primaryLength = b[7] | (b[8] << 8);
+  if (primaryLength === 0 || header + primaryLength > b.length) return null;
+  const previous = b.subarray(header + primaryLength);
+  return { seq, ts, primary: b.subarray(header, header + primaryLength), previous: previous.length ? previous : null };
+}
+
+export function onAudioMessage(data) {
+  const m = parseAudioMessage(new Uint8Array(data));
+  if (!m || !sound.decoder) return;
+  // The channel is unordered: a packet not after the newest one is late (or a duplicate) and dropped.
+  const ahead = (m.seq - sound.lastSeq) & 0xffff;
+  if (sound.lastSeq >= 0 && (ahead === 0 || ahead >= AUDIO_SEQ_HALF)) { sound.late++; return; }
+  const missed = sound.lastSeq >= 0 ? ahead - 1 : 0; // sequence numbers that never came before this one
+  sound.lastSeq = m.seq;
+  sound.lastAt = performance.now();
+  sound.packets++;
+  sound.lost += missed;
+  if (sound.decoder.state !== 'configured' || sound.decoder.decodeQueueSize > AUDIO_DECODE_QUEUE) { sound.late++; return; }
+  // seq - 1 never came: its copy rides in this message, and is decoded first (the decoder keeps state from packet to packet).
+  if (missed > 0 && m.previous) {
+    decodeAudio(m.previous, (m.ts - AUDIO_PACKET_FRAMES) >>> 0, true);
+    sound.recovered++;
+  }
+  decodeAudio(m.primary, m.ts, false);
+}
+
+export function decodeAudio(packet, ts, recovered) {
+  sound.decoding.push({ mediaTime: ts / AUDIO_RATE, recovered });
+  sound.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: Math.round(ts * 1e6 / AUDIO_RATE), data: packet }));
+}
+
+export function playDecoded(data) {
+  const packet = sound.decoding.shift(); // one output per Opus packet, in decode order
+  try {
+    if (sound.path !== AUDIO_PATH.fast || !sound.node) return;
+    const planes = [];
+    for (let c = 0; c < data.numberOfChannels; c++) {
+      const plane = new Float32Array(data.numberOfFrames);
+      data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
+      planes.push(plane);
+    }
+    const mediaTime = packet?.mediaTime ?? data.timestamp / 1e6;
+    sound.node.port.postMessage({ planes, mediaTime, recovered: packet?.recovered ?? false }, planes.map((p) => p.buffer));
+    if (sound.decoded++ === 0) mark('fast-audio');
+  } catch (err) {
+    fallBackToRTP(`cannot read the decoded sound: ${err.message}`);
+  } finally {
+    data.close();
+  }
+}
+
+export function closeFastChannel() {
+  const { channel, decoder } = sound;
+  sound.channel = null;
+  sound.decoder = null;
+  sound.decoding = [];
+  sound.lastSeq = -1;
+  sound.lastAt = 0;
+  sound.connectedAt = 0;
+  try { if (decoder && decoder.state !== 'closed') decoder.close(); } catch { /* closed */ }
+  try { channel?.close(); } catch { /* closed */ }
+}
+
+// fallBackToRTP plays the RTP track's sound from now on, also after a rejoin
+// (its join no longer asks for the channel), and says why.
+export function fallBackToRTP(reason) {
+  if (sound.path !== AUDIO_PATH.fast) return;
+  sound.path = AUDIO_PATH.rtp;
+  sound.fallback = reason;
+  window.couchplayAudioFallback = true;
+  body.dataset.audio = sound.path;
+  console.warn(`couchplay: ${reason}; playing the sound of the RTP audio track instead`);
+  closeFastChannel();
+  if (!video.srcObject) return; // attach plays it with sound
+  // Unmuting without a gesture would pause the video where autoplay with
+  // sound is not allowed: then the "Tap for sound" button does it.
+  if (sound.ctx?.state === 'running' || navigator.userActivation?.hasBeenActive) {
+    playVideo();
+  } else if (!padMode()) {
+    $('unmute').hidden = false;
+  }
+}
+
+// The fast path is given up when its packets stop (or never come) while the
+// RTP track still brings sound; when neither does (a crashed game, a dead
+// connection) there is nothing better to switch to.
+export async function checkFastAudio() {
+  const pc = session.pc;
+  if (sound.path !== AUDIO_PATH.fast || !pc || pc.connectionState !== 'connected') return;
+  const now = performance.now();
+  sound.connectedAt ||= now;
+  let rtp = 0;
+  (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') rtp = s.packetsReceived; });
+  const flowing = rtp > sound.rtpPackets;
+  sound.rtpPackets = rtp;
+  if (!flowing || pc !== session.pc || sound.path !== AUDIO_PATH.fast) return;
+  if (!sound.lastAt && now - sound.connectedAt > AUDIO_START_MS) {
+    fallBackToRTP(sound.channel ? 'no packet came on the audio data channel' : 'the host opened no audio data channel');
+  } else if (sound.lastAt && now - sound.lastAt > AUDIO_STALL_MS) {
+    fallBackToRTP(`no packet on the audio data channel for ${AUDIO_STALL_MS} ms`);
+  }
+}
+if (sound.path === AUDIO_PATH.fast) setInterval(checkFastAudio, AUDIO_CHECK_MS);
+
+// iOS suspends the context when the page is hidden; back in view it may resume.
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && sound.ctx && sound.ctx.state !== 'running') sound.ctx.resume().catch(() => {});
+});
+
+export function soundStats() {
+  if (sound.path !== AUDIO_PATH.fast) return sound.fallback ? `RTP track (fallback: ${sound.fallback})` : 'RTP track';
+  const b = sound.buffer;
+  const rate = b.rate === undefined ? '–' : `${b.rate >= 1 ? '+' : ''}${((b.rate - 1) * 100).toFixed(2)} %`;
+  return `data channel + WebCodecs, ${b.underruns ?? 0} underruns, ${b.concealedMs ?? 0} ms concealed, `
+    + `${sound.lost} lost / ${sound.recovered} recovered, ${sound.late} late, rate ${rate}, ${sound.ctx?.state ?? 'no context'}`;
+}
