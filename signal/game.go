@@ -198,7 +198,7 @@ func (ss *session) gameCommand(msg Message) {
 		ss.reply(errorMessage(CodeGameFailed, "this host cannot change games"))
 		return
 	}
-	ss.cmdStart.Do(func() { go ss.runCommands() })
+	ss.cmdStart.Do(func() { ss.srv.track(ss.runCommands) })
 	select {
 	case ss.cmds <- msg:
 	default:

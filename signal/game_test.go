@@ -33,6 +33,7 @@ func (r renamed) Info() emu.Info {
 // crash report function, "broken" has a problem and cannot start.
 type fakeLibrary struct {
 	release chan struct{}
+	opening chan struct{} // gets a value when the slow game starts opening
 	mu      sync.Mutex
 	crash   func(error)
 }
@@ -43,7 +44,9 @@ var (
 	gameBroken = emu.Game{ID: "/roms/broken.sfc", Name: "Broken Game", System: "Nintendo - SNES", Problem: "no core found: install libretro-snes9x"}
 )
 
-func newFakeLibrary() *fakeLibrary { return &fakeLibrary{release: make(chan struct{})} }
+func newFakeLibrary() *fakeLibrary {
+	return &fakeLibrary{release: make(chan struct{}), opening: make(chan struct{}, 1)}
+}
 
 func (f *fakeLibrary) config() *emu.ConsoleConfig {
 	return &emu.ConsoleConfig{
@@ -52,6 +55,10 @@ func (f *fakeLibrary) config() *emu.ConsoleConfig {
 		Open: func(g emu.Game, crashed func(error)) (emu.Core, error) {
 			switch g.ID {
 			case gameSlow.ID:
+				select {
+				case f.opening <- struct{}{}:
+				default:
+				}
 				<-f.release
 			case gameCrashy.ID:
 				f.mu.Lock()
@@ -263,6 +270,46 @@ func TestACommandDoesNotHoldUpOtherMessages(t *testing.T) {
 		if m := next(t, ctx, c, TypeGame); m.Game.Name != "Slow Game" || m.Game.ID != gameSlow.ID {
 			t.Fatalf("slow game: %+v", m.Game)
 		}
+	}
+}
+
+// Shutdown waits for a game command that is running (a core starting): the
+// host closes the game only after Shutdown, so a command still at work then
+// would start a core nobody closes.
+func TestShutdownWaitsForARunningCommand(t *testing.T) {
+	lib := newFakeLibrary()
+	h := startHostWith(t, 4, lib.config())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p1, _ := joinWS(t, ctx, h, `{"type":"join"}`)
+	send(t, ctx, p1, `{"type":"play","game":"/roms/slow.nes"}`)
+	select {
+	case <-lib.opening:
+	case <-ctx.Done():
+		t.Fatal("the slow game never started opening")
+	}
+	// The page reads on, so its socket closes as soon as the host says so:
+	// what Shutdown then waits for is the command.
+	go func() {
+		for {
+			if _, _, err := p1.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- h.srv.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Shutdown returned (%v) while a game command was still running", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(lib.release)
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if id := h.console.Status().Game.ID; id != gameSlow.ID {
+		t.Errorf("after Shutdown the console runs %q: the command had not finished", id)
 	}
 }
 

@@ -99,6 +99,7 @@ type Server struct {
 	sessions map[*session]struct{}
 	closing  bool
 	wg       sync.WaitGroup // session goroutines
+	bg       sync.WaitGroup // work sessions hand off (track): game commands, dropping a client
 
 	gameMu sync.Mutex // orders welcome messages and game broadcasts
 }
@@ -265,7 +266,36 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ss := range sessions {
 		ss.finish()
 	}
+	// What the sessions handed off (a game command starting a core, a drop)
+	// ends with them: the host closes the game only after this.
+	bg := make(chan struct{})
+	go func() { s.bg.Wait(); close(bg) }()
+	select {
+	case <-bg:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
 	return err
+}
+
+// track runs f on a goroutine of its own that Shutdown waits for; once the
+// host is shutting down it runs nothing (Shutdown finishes every session
+// itself) and reports false.
+func (s *Server) track(f func()) bool {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return false
+	}
+	s.bg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
+	return true
 }
 
 // serveURLs lists the URLs a browser can use: the listen IP itself, or for a

@@ -511,7 +511,7 @@ func (ss *session) enqueue(out outgoing) {
 	case ss.send <- out:
 	default:
 		ss.log.Warn("dropping a client that stopped reading")
-		go ss.finish() // not on the caller's goroutine: it may hold session locks
+		ss.srv.track(ss.finish) // not on the caller's goroutine: it may hold session locks
 	}
 }
 
