@@ -138,3 +138,40 @@ func TestMDNSOnLoopbackAdvertisesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A kick in code mode makes a new join key: the QR code the kicked page
+// scanned lets nobody in, and a headless host's stderr gets the new join
+// line. Watch moves a player to the spectators.
+func TestKickMakesANewJoinKey(t *testing.T) {
+	var stderr lockedBuffer
+	cfg := testConfig(t, &stderr)
+	cfg.AccessCode = true
+	h := startTestHost(t, cfg)
+	oldKey := h.room.Access().Key()
+	if _, slot, _, err := h.room.Rejoin("", 1, false, nil); err != nil || slot != 1 {
+		t.Fatalf("a player in slot 1: %d, %v", slot, err)
+	}
+	if _, slot, _, err := h.room.Rejoin("", 2, false, nil); err != nil || slot != 2 {
+		t.Fatalf("a player in slot 2: %d, %v", slot, err)
+	}
+	if err := h.Kick(1); err != nil {
+		t.Fatal(err)
+	}
+	newKey := h.room.Access().Key()
+	if newKey == oldKey {
+		t.Fatal("the join key did not change")
+	}
+	want := "couchplay: join " + h.URLs()[0] + " (a new join key: the host kicked a player)\n"
+	if !strings.Contains(want, "#key="+newKey) || !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q has no line %q", stderr.String(), want)
+	}
+	if err := h.MoveToSpectator(2); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.Status(); len(st.Players) != 0 || st.Spectators != 1 {
+		t.Errorf("after Kick and Watch: players %v, spectators %d", st.Players, st.Spectators)
+	}
+	if err := h.Kick(1); err == nil {
+		t.Error("a second kick of slot 1 worked")
+	}
+}

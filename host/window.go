@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -48,11 +49,37 @@ func (h *Host) URLs() []string {
 	return urls
 }
 
-// Kick removes the player in slot 1–4: its page is told and stays out.
-func (h *Host) Kick(slot int) error { return h.srv.Kick(slot) }
+// Kick removes the player in slot 1–4: its page is told and stays out until
+// the host lets it in (room.Kick revokes every token it held and, in code
+// mode, makes a new join key: the window's QR code and a new join line).
+func (h *Host) Kick(slot int) error {
+	m, err := h.room.Kick(slot)
+	if err != nil {
+		return err
+	}
+	h.log.Info("the host kicked a player", "slot", slot)
+	h.srv.Removed(m)
+	if h.room.Access() != nil {
+		// The kicked page's QR code no longer works; a headless host's
+		// players need the new one.
+		for _, u := range h.srv.JoinURLs() {
+			fmt.Fprintf(h.cfg.Stderr, "couchplay: join %s (a new join key: the host kicked a player)\n", u)
+		}
+	}
+	return nil
+}
 
-// MoveToSpectator makes the player in slot 1–4 a spectator.
-func (h *Host) MoveToSpectator(slot int) error { return h.srv.MoveToSpectator(slot) }
+// MoveToSpectator makes the player in slot 1–4 a spectator; its page goes on
+// watching, and comes back as a spectator after a reload.
+func (h *Host) MoveToSpectator(slot int) error {
+	m, err := h.room.MoveToSpectator(slot)
+	if err != nil {
+		return err
+	}
+	h.log.Info("the host moved a player to the spectators", "slot", slot)
+	h.srv.Moved(m)
+	return nil
+}
 
 // Console is the game library and controls.
 func (h *Host) Console() *emu.Console { return h.console }

@@ -170,44 +170,26 @@ func (s *Server) sessionOf(m *room.Member) *session {
 	return nil
 }
 
-// Kick frees player slot (1–4): its page is told KickedText and its
-// connection closed, and it stays out until the host lets it in (room.Kick):
-// its session token no longer lets it in, and in code mode the join key is
-// new (the window's QR code; a "couchplay: join" line on stderr).
-func (s *Server) Kick(slot int) error {
-	m, err := s.room.Kick(slot)
-	if err != nil {
-		return err
-	}
-	s.log.Info("the host kicked a player", "slot", slot)
+// Removed tells the page of m, which the room no longer holds (the host
+// kicked it: room.Kick), KickedText, closes its connection, and sends every
+// page the new roster. host.Kick decides; this is the transport's part.
+func (s *Server) Removed(m *room.Member) {
 	if ss := s.sessionOf(m); ss != nil {
 		ss.reply(errorMessage(CodeKicked, KickedText))
 		ss.closeAfterFlush(websocket.StatusPolicyViolation, "removed by the host")
 	}
 	s.broadcastRoster()
-	if s.room.Access() != nil {
-		// room.Kick made a new join key: the kicked page's QR code no longer works.
-		for _, u := range s.JoinURLs() {
-			fmt.Fprintf(s.cfg.Stderr, "couchplay: join %s (a new join key: the host kicked a player)\n", u)
-		}
-	}
-	return nil
 }
 
-// MoveToSpectator makes the player in slot (1–4) a spectator: its page gets
-// a new welcome as a spectator (its stream goes on).
-func (s *Server) MoveToSpectator(slot int) error {
-	m, err := s.room.MoveToSpectator(slot)
-	if err != nil {
-		return err
-	}
-	s.log.Info("the host moved a player to the spectators", "slot", slot)
+// Moved gives the page of m, which the room made a spectator
+// (room.MoveToSpectator), a new welcome as one (its stream goes on), and
+// sends every page the new roster.
+func (s *Server) Moved(m *room.Member) {
 	if ss := s.sessionOf(m); ss != nil {
 		ss.welcome(Message{Type: TypeWelcome, Slot: 0, Role: RoleSpectator, Token: m.Token,
 			Notice: "The host moved you to the spectators."})
 	}
 	s.broadcastRoster()
-	return nil
 }
 
 // announce prints the startup lines (DESIGN §2): one "serving" line per URL,

@@ -199,7 +199,7 @@ func TestKick(t *testing.T) {
 	defer c.leave(ctx)
 	p2 := join(t, ctx, h, `{"type":"join","key":"`+testKey+`"}`)
 	defer p2.leave(ctx)
-	if err := h.srv.Kick(1); err != nil {
+	if err := h.kick(1); err != nil {
 		t.Fatal(err)
 	}
 	if m := awaitMsg(t, ctx, c.msgs, TypeError); m.Code != CodeKicked || m.Text != KickedText {
@@ -208,11 +208,11 @@ func TestKick(t *testing.T) {
 	if !eventually(ctx, func() bool { return h.health(t).Players == 1 }) {
 		t.Fatalf("players %d after the kick, want 1", h.health(t).Players)
 	}
-	if err := h.srv.Kick(1); !errors.Is(err, room.ErrNoPlayer) {
+	if err := h.kick(1); !errors.Is(err, room.ErrNoPlayer) {
 		t.Fatalf("kick a free slot: %v", err)
 	}
 	// The page moved to the spectators gets a spectator welcome.
-	if err := h.srv.MoveToSpectator(2); err != nil {
+	if err := h.moveToSpectator(2); err != nil {
 		t.Fatal(err)
 	}
 	if m := awaitMsg(t, ctx, p2.msgs, TypeWelcome); m.Slot != 0 || m.Role != RoleSpectator {
@@ -232,7 +232,7 @@ func TestKickClosesTheConnection(t *testing.T) {
 	defer conn.CloseNow()
 	send(t, ctx, conn, `{"type":"join","key":"`+testKey+`"}`)
 	next(t, ctx, conn, TypeWelcome)
-	if err := h.srv.Kick(1); err != nil {
+	if err := h.kick(1); err != nil {
 		t.Fatal(err)
 	}
 	if m := next(t, ctx, conn, TypeError); m.Code != CodeKicked {

@@ -34,6 +34,25 @@ type testHost struct {
 	log     *lockedBuffer
 }
 
+// kick is the window's Kick as the host does it (host.Kick): the room
+// decides, the server tells the page.
+func (h *testHost) kick(slot int) error {
+	m, err := h.srv.Room().Kick(slot)
+	if err == nil {
+		h.srv.Removed(m)
+	}
+	return err
+}
+
+// moveToSpectator is the window's Watch as the host does it.
+func (h *testHost) moveToSpectator(slot int) error {
+	m, err := h.srv.Room().MoveToSpectator(slot)
+	if err == nil {
+		h.srv.Moved(m)
+	}
+	return err
+}
+
 func startHost(t *testing.T, maxSpectators int) *testHost {
 	t.Helper()
 	return startHostWith(t, maxSpectators, nil)
