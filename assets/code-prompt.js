@@ -54,7 +54,7 @@ export function askCode(msg) {
   if (!input.disabled) input.focus();
 }
 
-export function submitCode(ev) {
+function submitCode(ev) {
   ev.preventDefault();
   const input = $('code-input');
   const code = input.value.trim();
@@ -73,7 +73,7 @@ export function submitCode(ev) {
 }
 
 // openTransport opens a fresh signalling connection on the transport the page is on.
-export function openTransport() {
+function openTransport() {
   if (session.mode === 'poll') {
     openPoll().then((t) => {
       if (session.leaving || session.failed || session.transport) { t.leave(); return; }

@@ -50,7 +50,7 @@ export function showRestart() {
   button.disabled = false;
 }
 
-export function restartGame() {
+function restartGame() {
   const id = games.current?.id;
   if (!id || body.dataset.slot !== '1') return;
   $('crash-restart').disabled = true; // until the host answers (a game message or an error)
@@ -102,7 +102,7 @@ export function showLibrary(list) {
   markCurrent();
 }
 
-export function markCurrent() {
+function markCurrent() {
   for (const li of $('games-list').querySelectorAll('li[data-id]')) {
     li.classList.toggle('current', li.dataset.id === games.current?.id);
   }
@@ -116,7 +116,7 @@ export function setGamesBusy(busy) {
 
 export function gamesOpen() { return !$('games-panel').hidden; }
 
-export function openGames() {
+function openGames() {
   if (body.dataset.slot !== '1') return;
   const panel = $('games-panel');
   releaseAll(); // keys held now would stay held while the panel has the keyboard
@@ -139,13 +139,13 @@ export function toggleGames() {
   if (gamesOpen()) closeGames(); else openGames();
 }
 
-export function playGame(id) {
+function playGame(id) {
   games.pending = id;
   setGamesBusy(true);
   send({ type: MSG.play, game: id });
 }
 
-export function stateSlot() { return Number($('state-slot').value) || 1; }
+function stateSlot() { return Number($('state-slot').value) || 1; }
 
 export function setupGames() {
   const select = $('state-slot');

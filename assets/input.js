@@ -12,8 +12,8 @@ export function currentBits() {
 }
 
 // inputKey names a pad state, to tell whether it changed since it was sent.
-export const inputKey = (bits, sticks) => `${bits} ${sticks.join(' ')}`;
-export const sticksCentred = (sticks) => sticks.every((v) => v === 0);
+const inputKey = (bits, sticks) => `${bits} ${sticks.join(' ')}`;
+const sticksCentred = (sticks) => sticks.every((v) => v === 0);
 
 // The data channel is unordered with no retransmits (a retransmit after a
 // loss would come a round trip late), so a lost message is repaired by a copy:
@@ -24,12 +24,12 @@ export const sticksCentred = (sticks) => sticks.every((v) => v === 0);
 // off centre, the full state also goes out every INPUT_REPEAT_MS (a fresh
 // number); after everything is released the empty state goes out again at
 // RELEASE_REPEAT_MS, then nothing until the next change.
-export const INPUT_COPIES_MS = [4, 10, 20];
-export const INPUT_REPEAT_MS = 100;
-export const RELEASE_REPEAT_MS = [50, 100, 200];
-export let inputTimer = 0;
-export let releaseRepeats = 0; // empty-state repeats sent since the release
-export let copyTimers = []; // the pending copies of the last change
+const INPUT_COPIES_MS = [4, 10, 20];
+const INPUT_REPEAT_MS = 100;
+const RELEASE_REPEAT_MS = [50, 100, 200];
+let inputTimer = 0;
+let releaseRepeats = 0; // empty-state repeats sent since the release
+let copyTimers = []; // the pending copies of the last change
 export const inputStats = { changes: 0, copies: 0, repeats: 0 };
 
 // Sends the full pad state when it changed (or when forced after the channel opened).
@@ -46,7 +46,7 @@ export function flushInput() {
 }
 
 // sendCopies sends msg again at INPUT_COPIES_MS, unless the state changed meanwhile.
-export function sendCopies(msg) {
+function sendCopies(msg) {
   for (const t of copyTimers) clearTimeout(t);
   const ch = session.channel, key = session.sent;
   copyTimers = INPUT_COPIES_MS.map((ms) => setTimeout(() => {
@@ -55,7 +55,7 @@ export function sendCopies(msg) {
   }, ms));
 }
 
-export function repeatInput() {
+function repeatInput() {
   inputTimer = 0;
   const bits = currentBits(), sticks = session.sticks;
   if (inputKey(bits, sticks) !== session.sent) { flushInput(); return; }
@@ -70,7 +70,7 @@ export function repeatInput() {
 
 // One input message (a fresh sequence number, the full state); returns the
 // message sent, or null if it could not go out.
-export function sendInput(bits, sticks) {
+function sendInput(bits, sticks) {
   const ch = session.channel;
   if (!ch || ch.readyState !== 'open') return null;
   session.seq = (session.seq + 1) & 0xff;
@@ -134,7 +134,7 @@ document.addEventListener('visibilitychange', () => { if (document.hidden) relea
 // stick turns a standard-mapping stick (x, y in -1..1) into libretro's int16
 // range with a radial dead zone: the direction is kept, only the distance is
 // rescaled, so a diagonal is not snapped to an axis.
-export function stick(x = 0, y = 0) {
+function stick(x = 0, y = 0) {
   const d = Math.hypot(x, y);
   if (!(d > STICK_DEAD_ZONE)) return [0, 0]; // also NaN
   const scale = Math.min(1, (d - STICK_DEAD_ZONE) / (1 - STICK_DEAD_ZONE)) / d;

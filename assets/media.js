@@ -31,10 +31,10 @@ export function playVideo() {
   }
 }
 
-export let firstFrameWatched = false;
+let firstFrameWatched = false;
 // watchFirstFrameAgain: the next stream's first frame is marked again.
 export function watchFirstFrameAgain() { firstFrameWatched = false; }
-export function watchFirstFrame() {
+function watchFirstFrame() {
   if (firstFrameWatched) return;
   firstFrameWatched = true;
   const presented = () => {

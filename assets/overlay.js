@@ -4,7 +4,7 @@ import { $, STATS_INTERVAL_MS, body, session, video } from './page.js';
 import { inputStats } from './input.js';
 import { AUDIO_PATH, AUDIO_RATE, sound, soundStats } from './sound.js';
 
-export let statsTimer = 0;
+let statsTimer = 0;
 
 export function toggleStats() {
   const el = $('stats');
@@ -18,10 +18,10 @@ export function toggleStats() {
 $('stats-toggle').addEventListener('click', (ev) => { ev.currentTarget.blur(); toggleStats(); });
 
 // The last counters per inbound stream, for rates and loss between two updates.
-export const lastInbound = {}; // kind -> {bytes, received, lost, ts}
+const lastInbound = {}; // kind -> {bytes, received, lost, ts}
 
 // inboundDelta returns the received kbit/s and the loss (%) since the last update.
-export function inboundDelta(s) {
+function inboundDelta(s) {
   const last = lastInbound[s.kind];
   lastInbound[s.kind] = { bytes: s.bytesReceived, received: s.packetsReceived, lost: s.packetsLost, ts: s.timestamp };
   if (!last || s.timestamp <= last.ts) return { kbps: '–', loss: '–' };
@@ -32,7 +32,7 @@ export function inboundDelta(s) {
   };
 }
 
-export async function updateStats() {
+async function updateStats() {
   const lines = [];
   const pc = session.pc;
   let fps = '–', res = '–', rtt = '–', audio = '–', freezes = '–';

@@ -6,7 +6,7 @@ import { flushInput } from './input.js';
 
 export const touchPointers = new Map(); // pointerId -> bits held by that finger
 
-export function dpadBits(el, x, y) {
+function dpadBits(el, x, y) {
   const r = el.getBoundingClientRect();
   const dx = (x - (r.left + r.width / 2)) / (r.width / 2);
   const dy = (y - (r.top + r.height / 2)) / (r.height / 2);
@@ -20,7 +20,7 @@ export function dpadBits(el, x, y) {
   return bits;
 }
 
-export function bitsAt(x, y) {
+function bitsAt(x, y) {
   const el = document.elementFromPoint(x, y);
   if (!el) return 0;
   const dpad = el.closest('#dpad');
@@ -29,7 +29,7 @@ export function bitsAt(x, y) {
   return btn ? BTN[btn.dataset.btn] || 0 : 0;
 }
 
-export function updateTouch() {
+function updateTouch() {
   let bits = 0;
   for (const b of touchPointers.values()) bits |= b;
   session.bits.touch = bits;
@@ -39,7 +39,7 @@ export function updateTouch() {
   flushInput();
 }
 
-export const coarsePointer = matchMedia('(pointer: coarse)');
+const coarsePointer = matchMedia('(pointer: coarse)');
 
 // The pad shows on phones and in controller mode; a spectator has none (it has nothing to drive).
 export function showTouchpad() {
@@ -54,7 +54,7 @@ export function showTouchpad() {
 
 // setPointerBits records what one finger holds; a finger that lands on (or
 // slides onto) a button it did not hold buzzes.
-export function setPointerBits(pointerId, bits) {
+function setPointerBits(pointerId, bits) {
   const before = touchPointers.get(pointerId) ?? 0;
   touchPointers.set(pointerId, bits);
   if (bits & ~before) {

@@ -11,9 +11,9 @@ import { exposeForTests } from './test-hooks.js';
 
 // A failed stream is restarted by rejoining (a fresh offer), up to MAX_REJOINS
 // times in a row; a stream connected for STREAM_STABLE_MS counts as healthy again.
-export const MAX_REJOINS = 3;
-export const STREAM_STABLE_MS = 10_000;
-export const ICE_DISCONNECTED_MS = 10_000;
+const MAX_REJOINS = 3;
+const STREAM_STABLE_MS = 10_000;
+const ICE_DISCONNECTED_MS = 10_000;
 
 // restartStream rejoins with the session token after the stream failed: the
 // host gives the same slot back with a new offer. The signalling connection is
@@ -35,7 +35,7 @@ export function restartStream(reason) {
   reconnect('Restarting the stream…');
 }
 
-export function newPeer() {
+function newPeer() {
   // LAN only: host candidates are enough, no STUN/TURN.
   const pc = new RTCPeerConnection({ iceServers: [] });
   // One stream for the element holds video and audio, whatever streams (or
@@ -116,7 +116,7 @@ export async function onOffer(msg) {
   mark('answer-sent');
 }
 
-export async function addCandidate(c) {
+async function addCandidate(c) {
   try {
     await session.pc.addIceCandidate(c ?? null);
   } catch (err) {

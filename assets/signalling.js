@@ -18,24 +18,24 @@ import { closeFastChannel } from './sound.js';
 // leave(), close()} and reports to the one `sink` below, so every host message
 // goes through the same dispatch whichever transport delivered it.
 
-export const WS_ABNORMAL_CLOSE = 1006; // no close frame: the connection just went away
-export const WS_MESSAGE_TOO_BIG = 1009;
-export const HTTP_UPGRADE_REQUIRED = 426;
-export const HTTP_FORBIDDEN = 403;
-export const HTTP_CONFLICT = 409; // a second recv while one is outstanding
-export const HTTP_GONE = 410; // the poll session ended
-export const HTTP_TOO_BIG = 413;
-export const FETCH_TIMEOUT_MS = 10_000;
+const WS_ABNORMAL_CLOSE = 1006; // no close frame: the connection just went away
+const WS_MESSAGE_TOO_BIG = 1009;
+const HTTP_UPGRADE_REQUIRED = 426;
+const HTTP_FORBIDDEN = 403;
+const HTTP_CONFLICT = 409; // a second recv while one is outstanding
+const HTTP_GONE = 410; // the poll session ended
+const HTTP_TOO_BIG = 413;
+const FETCH_TIMEOUT_MS = 10_000;
 // The host answers a recv within 25 s; one that a proxy holds longer is dropped and retried.
-export const POLL_RECV_TIMEOUT_MS = 40_000;
+const POLL_RECV_TIMEOUT_MS = 40_000;
 // Backoff between retries of a failed poll request; ~5 s in all, then the transport counts as
 // dropped (and the page reconnects, over poll again).
-export const POLL_RETRY_MS = [100, 200, 400, 800, 1500, 2000];
+const POLL_RETRY_MS = [100, 200, 400, 800, 1500, 2000];
 
-export const PROXY_REASON = 'a proxy between this page and the host dropped the WebSocket Upgrade headers';
+const PROXY_REASON = 'a proxy between this page and the host dropped the WebSocket Upgrade headers';
 
 // A URL next to the page (so a proxy sub-path such as /games/ is kept), without the page's query.
-export function pageURL(rel) {
+function pageURL(rel) {
   const u = new URL(rel, location.href);
   u.search = '';
   u.hash = '';
@@ -54,10 +54,10 @@ export function wsURL() {
   return u.href;
 }
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // fetch with a time limit (AbortSignal.timeout is too new for some phones).
-export async function fetchWithin(url, init, ms) {
+async function fetchWithin(url, init, ms) {
   const c = new AbortController();
   const timer = setTimeout(() => c.abort(new Error(`${url} timed out`)), ms);
   try {
@@ -73,8 +73,8 @@ export function send(msg) {
 
 // The transports' reports. The host's messages are handled one at a time, in
 // order: the answer to an offer must be set before the candidates that follow it.
-export let signalChain = Promise.resolve();
-export const sink = {
+let signalChain = Promise.resolve();
+const sink = {
   opened(t) {
     if (t !== session.transport) return;
     mark(`${t.name}-open`);
@@ -170,13 +170,13 @@ export function wsTransport(ws, early) {
 // so the page keeps trying that long, quickly at first (a Wi-Fi blip or a phone
 // waking up is back in well under 2 s), then every RECONNECT_MS's last entry.
 // Then it says the host is gone and offers Retry.
-export const RECONNECT_MS = [100, 250, 500, 1000, 2000];
-export const RECONNECT_WINDOW_MS = 20_000;
+const RECONNECT_MS = [100, 250, 500, 1000, 2000];
+const RECONNECT_WINDOW_MS = 20_000;
 // A WebSocket that has not opened (or been welcomed) by then is given up and tried again.
-export const CONNECT_TIMEOUT_MS = 5000;
+const CONNECT_TIMEOUT_MS = 5000;
 // After this many failed WebSocket attempts the page asks whether the host is
 // there over plain HTTP; if so and the next WebSocket fails too, it carries on over poll.
-export const WS_PROBE_AFTER = 3;
+const WS_PROBE_AFTER = 3;
 
 // Tears down the stream and everything tied to one connection to the host.
 export function resetStream() {
@@ -217,7 +217,7 @@ export function reconnect(status = 'Connection lost — reconnecting…') {
   session.reconnectTimer = setTimeout(() => attemptReconnect(attempt), delay);
 }
 
-export async function attemptReconnect(attempt) {
+async function attemptReconnect(attempt) {
   if (session.leaving || session.failed || session.transport) return;
   // After a few failed WebSocket attempts: is the host there over plain HTTP?
   const probed = session.mode === 'ws' && attempt >= WS_PROBE_AFTER && await hostAnswersHTTP();
@@ -261,7 +261,7 @@ export async function attemptReconnect(attempt) {
 }
 
 // Whether the host answers over plain HTTP (a GET of ws without Upgrade headers is its 426).
-export async function hostAnswersHTTP() {
+async function hostAnswersHTTP() {
   try {
     const res = await fetchWithin(pageURL('ws'), { cache: 'no-store' }, CONNECT_TIMEOUT_MS);
     return res.status === HTTP_UPGRADE_REQUIRED;
@@ -303,25 +303,25 @@ export async function fallBack() {
   t.start();
 }
 
-export function showPollMode(reason) {
+function showPollMode(reason) {
   body.dataset.signal = 'poll';
   showSignalNotice(`Signalling over HTTP long-polling: ${reason}. ` +
     'Ask the admin to forward the Upgrade/Connection headers (see the host log).');
 }
 
-export function refusedOrigin() {
+function refusedOrigin() {
   fail(`The host refused this page's origin (${location.origin}): a proxy in between changes the Host header. ` +
     'Forward it (nginx: proxy_set_header Host $http_host; apache: ProxyPreserveHost On) ' +
     `or start couchplay with --trusted-origins ${location.host}.`);
 }
 
-export function showSignalNotice(text) {
+function showSignalNotice(text) {
   const el = $('signal-notice');
   el.textContent = text;
   el.hidden = false;
 }
 
-export function httpError(what, res) {
+function httpError(what, res) {
   const err = new Error(`${what} answered HTTP ${res.status}`);
   err.status = res.status;
   return err;
@@ -350,7 +350,7 @@ export async function openPoll(timeoutMs = FETCH_TIMEOUT_MS) {
 // soon as it answers; sends are POSTs, one at a time so they arrive in order.
 // recv carries ack (the last message seq handled), so the host sends again what a
 // dropped answer lost; each send carries its seq, so the host applies a retried one once.
-export function pollTransport(id) {
+function pollTransport(id) {
   let acked = 0;
   let sendSeq = 0;
   const url = (what, params = {}) => {
@@ -471,7 +471,7 @@ export function pollTransport(id) {
   return t;
 }
 
-export async function onSignal(msg) {
+async function onSignal(msg) {
   switch (msg.type) {
     case MSG.welcome: return onWelcome(msg);
     case MSG.offer: return onOffer(msg);
@@ -485,7 +485,7 @@ export async function onSignal(msg) {
   }
 }
 
-export function onWelcome(msg) {
+function onWelcome(msg) {
   mark('welcome');
   clearInterval(codeTimer);
   $('code-prompt').hidden = true;

@@ -25,18 +25,18 @@ export const AUDIO_LABEL = 'audio';
 // (stream/audiochannel.go; little-endian, the timestamp in 48 kHz samples)
 // [type u8 = 0x02][seq u16][timestamp u32][Opus packet]
 // [type u8 = 0x03][seq u16][timestamp u32][primary length u16][primary][the packet of seq - 1]
-export const AUDIO_MESSAGE = 0x02;
-export const AUDIO_MESSAGE_REDUNDANT = 0x03;
-export const AUDIO_HEADER = 7;
-export const AUDIO_REDUNDANT_HEADER = AUDIO_HEADER + 2; // and the primary's length
-export const AUDIO_SEQ_HALF = 0x8000; // sequence numbers wrap at 16 bits: half ahead or more is behind
+const AUDIO_MESSAGE = 0x02;
+const AUDIO_MESSAGE_REDUNDANT = 0x03;
+const AUDIO_HEADER = 7;
+const AUDIO_REDUNDANT_HEADER = AUDIO_HEADER + 2; // and the primary's length
+const AUDIO_SEQ_HALF = 0x8000; // sequence numbers wrap at 16 bits: half ahead or more is behind
 export const AUDIO_RATE = 48000;
-export const AUDIO_CHANNELS = 2; // the host encodes stereo (stream.opusChannels)
-export const AUDIO_PACKET_FRAMES = AUDIO_RATE / 100; // 10 ms: every host packet, so the copy of seq - 1 starts this much earlier
-export const AUDIO_DECODE_QUEUE = 10; // packets (100 ms); a decoder further behind skips packets
-export const AUDIO_START_MS = 3000; // connected and no packet by then: fall back
-export const AUDIO_STALL_MS = 1000; // no packet for this long while the RTP track has sound: fall back
-export const AUDIO_CHECK_MS = 500;
+const AUDIO_CHANNELS = 2; // the host encodes stereo (stream.opusChannels)
+const AUDIO_PACKET_FRAMES = AUDIO_RATE / 100; // 10 ms: every host packet, so the copy of seq - 1 starts this much earlier
+const AUDIO_DECODE_QUEUE = 10; // packets (100 ms); a decoder further behind skips packets
+const AUDIO_START_MS = 3000; // connected and no packet by then: fall back
+const AUDIO_STALL_MS = 1000; // no packet for this long while the RTP track has sound: fall back
+const AUDIO_CHECK_MS = 500;
 export const AUDIO_PATH = Object.freeze({ fast: 'datachannel', rtp: 'rtp' });
 
 export const sound = {
@@ -56,7 +56,7 @@ export const sound = {
 body.dataset.audio = sound.path;
 
 // The context and the worklet, made when the first audio channel opens.
-export async function audioOutput() {
+async function audioOutput() {
   if (sound.node) return;
   if (!sound.ctx) {
     sound.ctx = new AudioContext({ sampleRate: AUDIO_RATE, latencyHint: 'interactive' });
@@ -109,7 +109,7 @@ export async function openFastChannel(ch) {
 
 // parseAudioMessage splits an audio message (either form) into
 // {seq, ts, primary, previous}; previous is null in the 0x02 form. Null if malformed.
-export function parseAudioMessage(b) {
+function parseAudioMessage(b) {
   const redundant = b[0] === AUDIO_MESSAGE_REDUNDANT;
   if (b[0] !== AUDIO_MESSAGE && !redundant) return null;
   const header = redundant ? AUDIO_REDUNDANT_HEADER : AUDIO_HEADER;
@@ -123,7 +123,7 @@ export function parseAudioMessage(b) {
   return { seq, ts, primary: b.subarray(header, header + primaryLength), previous: previous.length ? previous : null };
 }
 
-export function onAudioMessage(data) {
+function onAudioMessage(data) {
   const m = parseAudioMessage(new Uint8Array(data));
   if (!m || !sound.decoder) return;
   // The channel is unordered: a packet not after the newest one is late (or a duplicate) and dropped.
@@ -143,12 +143,12 @@ export function onAudioMessage(data) {
   decodeAudio(m.primary, m.ts, false);
 }
 
-export function decodeAudio(packet, ts, recovered) {
+function decodeAudio(packet, ts, recovered) {
   sound.decoding.push({ mediaTime: ts / AUDIO_RATE, recovered });
   sound.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: Math.round(ts * 1e6 / AUDIO_RATE), data: packet }));
 }
 
-export function playDecoded(data) {
+function playDecoded(data) {
   const packet = sound.decoding.shift(); // one output per Opus packet, in decode order
   try {
     if (sound.path !== AUDIO_PATH.fast || !sound.node) return;
@@ -182,7 +182,7 @@ export function closeFastChannel() {
 
 // fallBackToRTP plays the RTP track's sound from now on, also after a rejoin
 // (its join no longer asks for the channel), and says why.
-export function fallBackToRTP(reason) {
+function fallBackToRTP(reason) {
   if (sound.path !== AUDIO_PATH.fast) return;
   sound.path = AUDIO_PATH.rtp;
   sound.fallback = reason;
@@ -203,7 +203,7 @@ export function fallBackToRTP(reason) {
 // The fast path is given up when its packets stop (or never come) while the
 // RTP track still brings sound; when neither does (a crashed game, a dead
 // connection) there is nothing better to switch to.
-export async function checkFastAudio() {
+async function checkFastAudio() {
   const pc = session.pc;
   if (sound.path !== AUDIO_PATH.fast || !pc || pc.connectionState !== 'connected') return;
   const now = performance.now();

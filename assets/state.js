@@ -48,7 +48,7 @@ export function retry() {
   }
 }
 
-export let toastTimer = 0;
+let toastTimer = 0;
 export function toast(message) {
   const el = $('toast');
   el.textContent = message;

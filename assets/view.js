@@ -63,7 +63,7 @@ export function applyView() {
 // switchView goes to controller mode (pad) or back to the picture. The URL
 // follows (a reload stays in the mode); the stream restarts with the session
 // token, so the host gives this page its slot back, with or without video.
-export function switchView(pad) {
+function switchView(pad) {
   if (pad === view.padAsked) return;
   view.padAsked = pad;
   setFlag('pad', pad);
@@ -84,7 +84,7 @@ export function rejoinToWatch() {
 
 // setFlag puts a valueless query flag (?pad, ?watch) in the URL or takes it
 // out, so a reload stays as it is now.
-export function setFlag(name, on) {
+function setFlag(name, on) {
   const params = new URLSearchParams(location.search);
   if (on) params.set(name, ''); else params.delete(name);
   const query = params.toString().replace(new RegExp(`(^|&)${name}=(?=&|$)`), `$1${name}`);
@@ -93,7 +93,7 @@ export function setFlag(name, on) {
 
 // rejoinForView rejoins on a new transport with the session token; the
 // next join reads the URL (watch, pad).
-export function rejoinForView(status) {
+function rejoinForView(status) {
   if (session.failed || session.leaving || !session.joinedOnce) return;
   const old = session.transport;
   session.transport = null; // its late messages and close are ignored
@@ -101,7 +101,7 @@ export function rejoinForView(status) {
   reconnect(status);
 }
 
-export function fullscreenAvailable() {
+function fullscreenAvailable() {
   const el = document.documentElement;
   return Boolean((document.fullscreenEnabled || document.webkitFullscreenEnabled) &&
     (el.requestFullscreen || el.webkitRequestFullscreen));
@@ -116,7 +116,7 @@ export function enterFullscreen() {
   } catch { /* same */ }
 }
 
-export function toggleFullscreen() {
+function toggleFullscreen() {
   if (document.fullscreenElement || document.webkitFullscreenElement) {
     (document.exitFullscreen || document.webkitExitFullscreen)?.call(document)?.catch?.(() => {});
   } else {
@@ -139,7 +139,7 @@ export async function keepAwake() {
   }
 }
 
-export function releaseWakeLock() {
+function releaseWakeLock() {
   const lock = view.wakeLock;
   view.wakeLock = null;
   lock?.release().catch(() => {});
