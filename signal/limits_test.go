@@ -240,6 +240,17 @@ func TestWebSocketsCappedPerAddressAndInTotal(t *testing.T) {
 	defer a1.CloseNow()
 	a2 := join(t, ctx, h, `{"type":"join"}`) // joined
 	defer a2.leave(ctx)
+	// A dial returns once the handshake is answered; the host counts the
+	// socket just after. Wait for the count, or a later dial could take the
+	// place first (as it did once under load: c1 got in, b1 was refused).
+	counted := func(ip string, perIP, total int) {
+		t.Helper()
+		if !eventually(ctx, func() bool { n, all := h.srv.conns.held(ip); return n == perIP && all == total }) {
+			n, all := h.srv.conns.held(ip)
+			t.Fatalf("the host counts %d sockets from %s and %d in all, want %d and %d", n, ip, all, perIP, total)
+		}
+	}
+	counted("127.0.0.1", 2, 2)
 	a3, err := dialFrom(t, ctx, h, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -251,6 +262,7 @@ func TestWebSocketsCappedPerAddressAndInTotal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b1.CloseNow()
+	counted("127.0.0.2", 1, 3)
 	c1, err := dialFrom(t, ctx, h, "127.0.0.3")
 	if err != nil {
 		t.Fatal(err)
