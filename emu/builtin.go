@@ -20,14 +20,39 @@ type Builtins map[string]func() Core
 // false when rom is not a built-in name (a file for a libretro core); err is
 // set for a "builtin:" name the set does not have.
 func (b Builtins) Open(rom string) (core Core, ok bool, err error) {
+	id, ok, err := b.resolve(rom)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return b[id](), true, nil
+}
+
+// Game is the library entry of the built-in rom names, as Open judges rom,
+// without making its core (the console makes it when it starts the game).
+func (b Builtins) Game(rom string) (g Game, ok bool, err error) {
+	id, ok, err := b.resolve(rom)
+	if !ok || err != nil {
+		return Game{}, ok, err
+	}
+	for _, g := range builtinGames() {
+		if g.ID == id {
+			return g, true, nil
+		}
+	}
+	return Game{}, true, fmt.Errorf("built-in game %q has no library entry", id)
+}
+
+// resolve is the id of the built-in rom names ("" is LightCyclesID); ok and
+// err as for Open.
+func (b Builtins) resolve(rom string) (id string, ok bool, err error) {
 	if rom == "" {
 		rom = LightCyclesID
 	}
-	if open, found := b[rom]; found {
-		return open(), true, nil
+	if _, found := b[rom]; found {
+		return rom, true, nil
 	}
 	if strings.HasPrefix(rom, "builtin:") {
-		return nil, true, fmt.Errorf("unknown built-in game %q (have %s, %s)", rom, LightCyclesID, TestCardID)
+		return "", true, fmt.Errorf("unknown built-in game %q (have %s, %s)", rom, LightCyclesID, TestCardID)
 	}
-	return nil, false, nil
+	return "", false, nil
 }

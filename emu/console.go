@@ -40,6 +40,9 @@ var (
 	TestCardGame    = Game{ID: TestCardID, Name: "Test Card", System: "built-in", Core: "couchplay"}
 )
 
+// builtinGames lists the built-in entries, first in the library.
+func builtinGames() []Game { return []Game{LightCyclesGame, TestCardGame} }
+
 // Controls are what a running core may offer beyond Core: the console's
 // reset and save-state commands use them when the core has them.
 type Controls interface {
@@ -143,7 +146,7 @@ func (c *Console) Rescan() []Game {
 }
 
 func (c *Console) games(force bool) []Game {
-	games := []Game{LightCyclesGame, TestCardGame}
+	games := builtinGames()
 	if c.cfg.Games == nil {
 		return games
 	}

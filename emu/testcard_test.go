@@ -157,6 +157,17 @@ func TestBuiltinsOpen(t *testing.T) {
 	if c, ok, err := testBuiltins.Open("/roms/game.nes"); ok || err != nil || c != nil {
 		t.Errorf("file rom: %v %v %v, want not builtin", c, ok, err)
 	}
+	for rom, want := range map[string]string{"": LightCyclesID, LightCyclesID: LightCyclesID, TestCardID: TestCardID} {
+		if g, ok, err := testBuiltins.Game(rom); !ok || err != nil || g.ID != want {
+			t.Errorf("Game(%q) = %+v, %v, %v; want the entry %s", rom, g, ok, err, want)
+		}
+	}
+	if _, ok, err := testBuiltins.Game("builtin:nope"); !ok || err == nil {
+		t.Errorf("Game of an unknown builtin: ok=%v err=%v", ok, err)
+	}
+	if _, ok, _ := testBuiltins.Game("/roms/game.nes"); ok {
+		t.Error("Game of a file rom says built-in")
+	}
 	// A console given no built-ins has the test card alone.
 	if _, ok, err := (Builtins{TestCardID: NewTestCard}).Open(LightCyclesID); !ok || err == nil {
 		t.Errorf("Light Cycles without it in the set: ok=%v err=%v", ok, err)

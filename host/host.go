@@ -126,13 +126,9 @@ func New(cfg Config) (*Host, error) {
 // ROM with the core Config.Core names or the one its extension picks.
 func (h *Host) startGame() error {
 	rom := h.cfg.ROM
-	if _, builtin, err := builtins.Open(rom); builtin {
+	if game, builtin, err := builtins.Game(rom); builtin {
 		if err != nil {
 			return err
-		}
-		game := emu.LightCyclesGame
-		if rom == emu.TestCardID {
-			game = emu.TestCardGame
 		}
 		return h.console.Start(game)
 	}
