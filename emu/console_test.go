@@ -37,7 +37,7 @@ func newTestConsole(t *testing.T) (*Console, *Loop, *[]func(error), *[]GameStatu
 		Loop:     loop,
 		Builtins: testBuiltins,
 		Logger:   slog.New(slog.DiscardHandler),
-		Games:  func() []Game { return []Game{rom, broken} },
+		Games:    func() []Game { return []Game{rom, broken} },
 		Open: func(g Game, crashed func(error)) (Core, error) {
 			crashes = append(crashes, crashed)
 			return &stubCore{recordingCore: recordingCore{fps: 60}}, nil

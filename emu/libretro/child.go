@@ -29,7 +29,6 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
-
 )
 
 // ChildCommand is the hidden first argument that makes the couchplay binary

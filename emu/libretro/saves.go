@@ -115,7 +115,6 @@ type stateHeader struct {
 	ROMCRC  uint32 `json:"romCRC"`
 }
 
-
 // statePath is states/<save name>.stateN.
 func (p *Process) statePath(slot int) (string, error) {
 	name, err := p.saveName()
