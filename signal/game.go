@@ -95,7 +95,7 @@ func (ss *session) sendLibrary() {
 	if ss.member != nil {
 		key = ss.member
 	}
-	libraryTurns.ask(key, libraryEvery, func() {
+	ss.srv.libraryTurns.ask(key, libraryEvery, func() {
 		select {
 		case <-ss.done:
 			return // the page went away meanwhile
@@ -107,9 +107,6 @@ func (ss *session) sendLibrary() {
 	})
 }
 
-// libraryTurns throttles library replies per member, for every server.
-var libraryTurns = &throttle{turns: map[any]*turn{}}
-
 // throttle runs at most one send per key in a period: the first at once,
 // the others coalesced into one at the period's end. A key is forgotten a
 // period after its last send, so nothing piles up.
@@ -117,6 +114,8 @@ type throttle struct {
 	mu    sync.Mutex
 	turns map[any]*turn
 }
+
+func newThrottle() *throttle { return &throttle{turns: map[any]*turn{}} }
 
 type turn struct {
 	pending func() // the latest send asked for within the period
@@ -152,13 +151,6 @@ func (t *throttle) expire(key any, tr *turn, every time.Duration) {
 			t.expire(key, tr, every)
 		}
 	})
-}
-
-// waiting is how many keys are in a period (tests).
-func (t *throttle) waiting() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.turns)
 }
 
 // isGameCommand reports whether typ is one of player 1's commands.

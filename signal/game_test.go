@@ -402,11 +402,18 @@ func TestLibraryRequestsAreThrottledPerMember(t *testing.T) {
 	}
 }
 
+// waiting is how many keys are in a period.
+func (t *throttle) waiting() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.turns)
+}
+
 // The throttle sends the first at once, coalesces the rest into one at the
 // end of the period, and forgets a key a period after its last send.
 func TestThrottle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		th := &throttle{turns: map[any]*turn{}}
+		th := newThrottle()
 		sent := 0
 		for range 10 {
 			th.ask("a", time.Second, func() { sent++ })

@@ -94,6 +94,8 @@ type Server struct {
 	served    servedNames     // the names the host answers to (hostcheck.go)
 	openConns *connCap        // open TCP connections (connlimit.go)
 	addrLog   *addrLogLimiter // per-address log lines (loglimit.go)
+	// libraryTurns throttles library replies per member (game.go).
+	libraryTurns *throttle
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -116,7 +118,7 @@ func New(cfg Config, hub *stream.Hub, rm *room.Room) *Server {
 		cfg.Stderr = io.Discard
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: rm, sessions: map[*session]struct{}{},
-		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: room.NewToken(),
+		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: room.NewToken(), libraryTurns: newThrottle(),
 		served: newServedNames(), addrLog: newAddrLogLimiter(addrLogEvery)}
 	s.openConns = newConnCap(cfg.MaxOpenConnsPerIP, cfg.MaxOpenConns, s.connRefused, s.connEvicted)
 	s.conns = countLimiter{what: "connections", maxPerIP: s.limits.maxConnsPerIP, max: s.limits.maxConns}
