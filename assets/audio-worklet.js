@@ -14,7 +14,7 @@ class JitterProcessor extends AudioWorkletProcessor {
   constructor(options) {
     super();
     const o = options.processorOptions ?? {};
-    this.buffer = new JitterBuffer({ sampleRate, channels: o.channels, packetFrames: o.packetFrames });
+    this.buffer = new JitterBuffer({ sampleRate, channels: o.channels });
     this.reportedAt = 0;
     // {planes: Float32Array[] per channel, mediaTime: seconds, recovered: a redundant copy}
     this.port.onmessage = ({ data }) => {

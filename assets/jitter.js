@@ -3,21 +3,24 @@
 // runs it on the render thread, and e2e/jitter.test.mjs drives it with a
 // synthetic clock.
 //
-// What comes in: decoded Opus packets (10 ms, 48 kHz), each with its media
-// time (from the packet's timestamp) and its arrival time. They come bursty
-// even on loopback: the host encodes once per emulated frame (16.7 ms), so
-// one or two packets at a time.
+// What comes in: decoded Opus packets (48 kHz), each with its media time
+// (from the packet's timestamp) and its arrival time. The host sends one per
+// emulated frame: its whole 2.5 ms Opus frames, 15 or 17.5 ms at 60 fps.
 //
 // How much it holds (the target): the measured arrival jitter — a high
 // percentile, over the last couple of seconds of arrivals (the packets that
 // come together count once), of the transit (arrival − media time) less the
-// least transit seen — plus a render
-// quantum, never less than one packet. It grows at once when the jitter does,
-// and on an underrun by what would have covered it, up to half a packet each
+// least transit seen — plus a render quantum, never less than MIN_TARGET_S
+// (the packet's length does not matter: the level is what is left when the
+// next one comes). Until it has measured, it holds START_TARGET_S. It grows at once when the jitter does,
+// and on an underrun by what would have covered it, up to 5 ms each
 // time (one long wait — a busy main thread, a Wi-Fi hiccup — is not worth
 // holding its length for good; repeated ones add up). It shrinks slowly, a little
 // each second, only after a calm spell. A redundant copy of a lost packet
-// (app.js) never makes it grow: a loss is no jitter.
+// (sound.js) is no jitter, but it comes with the next packet, a packet's
+// length late: while packets are being lost (LOSSY_COUNT in LOSS_WINDOW_S)
+// the target holds that much more, so the copies come in time to be played
+// instead of concealed; once the losses stop it shrinks back.
 //
 // What it steers: "the level", the sound queued when a packet arrives,
 // corrected by how late that packet is (queued + its transit − the least
@@ -42,7 +45,6 @@ export const QUANTUM_FRAMES = 128; // the Web Audio render quantum
 
 const DEFAULT_SAMPLE_RATE = 48000;
 const DEFAULT_CHANNELS = 2;
-const DEFAULT_PACKET_S = 0.01; // the host's Opus frames
 
 // The target.
 const JITTER_WINDOW_S = 2; // arrivals the jitter is measured over
@@ -52,14 +54,19 @@ const JITTER_PERCENTILE = 0.95;
 // little: a stream's first ones come late (decoder start-up, a backlog), and
 // a percentile of a few is their maximum.
 const JITTER_MIN_ARRIVALS = 50;
+const MIN_TARGET_S = 0.005; // a render quantum and a little: the least a packet may be late
+const START_TARGET_S = 0.02; // until the jitter is measured
 const MAX_TARGET_S = 0.08; // more than this is no use to a game
-// The most one underrun adds to the target: half a packet. Simulated with the
-// host's bursts and a main thread busy for 10-50 ms every few seconds (as
-// headless Chromium is), the sound came 39 ms after its media time (median)
-// at a packet, 32 ms at half a packet, 25 ms with no growth but twice the
+// The most one underrun adds to the target: 5 ms. Simulated with the host's
+// (then 10 ms) packets and a main thread busy for 10-50 ms every few seconds
+// (as headless Chromium is), the sound came 39 ms after its media time
+// (median) at 10 ms, 32 ms at 5 ms, 25 ms with no growth but twice the
 // underruns.
 export const MAX_UNDERRUN_GROWTH_S = 0.005;
 const CALM_S = 2; // no growth nor underrun for this long before the target shrinks
+// Lossy: this many packets lost (a copy came, or a hole was concealed) in the window.
+const LOSS_WINDOW_S = 10;
+const LOSSY_COUNT = 3;
 const SHRINK_S_PER_S = 0.002; // then it shrinks 2 ms a second
 // The cap: a level this far above the target drops the oldest sound down to the target.
 const CAP_MARGIN_S = 0.04;
@@ -84,6 +91,9 @@ const CLOCK_JUMP_S = MAX_TARGET_S + CAP_MARGIN_S;
 
 // Concealment.
 const CONCEAL_FADE_S = 0.02; // what stands in for missing sound fades out over this
+// A stand-in this long is heard as a gap (by then it has faded by 6 dB);
+// a shorter one carries the sound on with little change.
+const AUDIBLE_S = 0.01;
 const CROSSFADE_S = 0.0025; // back into the real sound, or out of a dropped stretch
 const PERIOD_MIN_S = 0.0025; // pitch periods searched, 400..100 Hz (multiples of higher pitches too)
 const PERIOD_MAX_S = 0.01;
@@ -202,15 +212,15 @@ class Concealer {
 // Times are seconds: mediaTime on the host's clock (the packet timestamp),
 // now on the clock that pulls the sound (the AudioContext's currentTime).
 export class JitterBuffer {
-  constructor({ sampleRate = DEFAULT_SAMPLE_RATE, channels = DEFAULT_CHANNELS, packetFrames } = {}) {
+  constructor({ sampleRate = DEFAULT_SAMPLE_RATE, channels = DEFAULT_CHANNELS } = {}) {
     this.sampleRate = sampleRate;
-    this.packetFrames = packetFrames ?? Math.round(DEFAULT_PACKET_S * sampleRate);
     const frames = (s) => Math.round(s * sampleRate);
-    this.minTarget = this.packetFrames;
+    this.minTarget = Math.max(QUANTUM_FRAMES, frames(MIN_TARGET_S));
     this.maxTarget = Math.max(this.minTarget, frames(MAX_TARGET_S));
     this.capMargin = frames(CAP_MARGIN_S);
     this.maxHole = frames(MAX_HOLE_S);
     this.stallFrames = frames(STALL_S);
+    this.audibleFrames = frames(AUDIBLE_S);
     this.maxGrowth = frames(MAX_UNDERRUN_GROWTH_S);
     this.crossfade = frames(CROSSFADE_S);
     this.ring = Array.from({ length: channels }, () => new Float32Array(RING_FRAMES));
@@ -223,22 +233,29 @@ export class JitterBuffer {
     this.nextMedia = 0; // media frame just after the last packet
     this.dryFrames = 0; // concealment the reader made in this dry spell
     this.dryGrowth = 0; // and what the spell added to the target (frames)
+    this.dryHeard = 0; // concealment played in this spell (dryFrames is also cut by what comes late)
+    this.dryCounted = false; // the spell counted as audible
     this.fadePos = 0; // a dropped stretch still fading out: its read position
     this.fadeLeft = 0; // and the frames of crossfade left
 
-    this.target = this.minTarget; // frames
+    this.startTarget = Math.max(this.minTarget, frames(START_TARGET_S));
+    this.target = this.startTarget; // frames
+    this.measured = false; // the jitter has been measured once
     this.jitter = 0; // frames: the percentile of lateness
     this.jitterTarget = this.minTarget; // what the jitter alone asks for
     this.level = null; // smoothed, frames; null: take the next sample as it is
     this.drift = 0;
     this.rate = 1;
     this.arrivals = []; // {at, transit, late} in seconds, over the last JITTER_WINDOW_S
+    this.losses = []; // when packets were lost, over the last LOSS_WINDOW_S
+    this.packetFrames = 0; // the newest packet's length: what a copy comes late by
     this.calmSince = 0;
     this.updatedAt = null;
     this.lastArrival = null;
 
     this.underruns = 0; // the queue ran dry
     this.holes = 0; // a missing stretch of the media timeline was concealed
+    this.audible = 0; // of the underruns and holes, the ones concealed for AUDIBLE_S or more
     this.stalls = 0; // dry for longer than STALL_S
     this.concealed = 0; // frames of concealment played or queued
     this.dropped = 0; // frames dropped above the cap
@@ -257,6 +274,8 @@ export class JitterBuffer {
     const transit = now - media / this.sampleRate;
     if (this.clockJumped(transit)) this.arrivals.length = 0;
     // How late this packet is, against the earliest recent ones (frames).
+    if (recovered) this.lost(now);
+    else this.packetFrames = n;
     const late = (transit - this.measure(now, transit, recovered)) * this.sampleRate;
     const wasDry = this.state === State.dry;
     let skip = 0; // frames of this packet already past
@@ -280,6 +299,8 @@ export class JitterBuffer {
       } else if (hole >= n / 2) {
         // Lost on the way: concealed in its place, so the timeline stays whole.
         this.holes++;
+        if (hole >= this.audibleFrames) this.audible++;
+        this.lost(now);
         this.concealer.begin(this.ring, this.writeEnd, this.valid);
         this.conceal(hole);
       }
@@ -380,9 +401,29 @@ export class JitterBuffer {
     if (a.length < JITTER_MIN_ARRIVALS) return least;
     const late = a.map((x) => x.late).sort((x, y) => x - y);
     this.jitter = late[Math.min(late.length - 1, Math.floor(JITTER_PERCENTILE * late.length))] * this.sampleRate;
-    this.jitterTarget = Math.min(this.maxTarget, Math.max(this.minTarget, this.jitter + QUANTUM_FRAMES));
-    if (this.jitterTarget > this.target) this.grow(this.jitterTarget, now);
+    this.updateJitterTarget(now);
     return least;
+  }
+
+  // updateJitterTarget sets what the jitter (and the losses) ask for, and
+  // grows the target to it.
+  updateJitterTarget(now) {
+    while (this.losses.length && this.losses[0] < now - LOSS_WINDOW_S) this.losses.shift();
+    const forCopies = this.losses.length >= LOSSY_COUNT ? this.packetFrames : 0;
+    this.jitterTarget = Math.min(this.maxTarget, Math.max(this.minTarget, this.jitter + QUANTUM_FRAMES + forCopies));
+    if (!this.measured) {
+      // The first measurement replaces START_TARGET_S, a guess, either way
+      // (and underruns meanwhile grew it: they still count).
+      this.measured = true;
+      this.target = Math.max(this.jitterTarget, this.target - this.startTarget + this.minTarget);
+      this.calmSince = now;
+    } else if (this.jitterTarget > this.target) this.grow(this.jitterTarget, now);
+  }
+
+  // lost records a lost packet; the target may have to cover copies now.
+  lost(now) {
+    this.losses.push(now);
+    if (this.measured) this.updateJitterTarget(now);
   }
 
   grow(target, now) {
@@ -480,10 +521,17 @@ export class JitterBuffer {
         this.calmSince = now;
         this.dryFrames = 0;
         this.dryGrowth = 0;
+        this.dryHeard = 0;
+        this.dryCounted = false;
         this.concealer.begin(this.ring, this.writeEnd, this.valid);
       }
       this.conceal(need);
       this.dryFrames += need;
+      this.dryHeard += need;
+      if (!this.dryCounted && this.dryHeard >= this.audibleFrames) {
+        this.audible++;
+        this.dryCounted = true;
+      }
     }
     const channels = this.ring.length;
     for (let k = 0; k < n; k++) {
@@ -526,7 +574,8 @@ export class JitterBuffer {
   // stats: state (idle, playing, dry); queued (frames in the queue now);
   // queuedMs (the level) and targetMs; jitterMs (the lateness percentile);
   // underruns (the queue ran dry), holes (missing media concealed in place),
-  // gaps (both: each time concealment stood in for sound), stalls (dry past
+  // gaps (both: each time concealment stood in for sound), audible (of them,
+  // the ones concealed for AUDIBLE_S or more), stalls (dry past
   // STALL_S), concealedMs; dropped (frames, above the cap); expired (packets
   // for a time already played); rate (the playback rate, 1 ± MAX_RATE_DEVIATION).
   stats() {
@@ -539,6 +588,7 @@ export class JitterBuffer {
       jitterMs: ms(this.jitter),
       underruns: this.underruns,
       gaps: this.underruns + this.holes, // every time concealment stood in for sound
+      audible: this.audible, // of the gaps, the ones long enough to be heard (AUDIBLE_S)
       holes: this.holes,
       stalls: this.stalls,
       concealedMs: ms(this.concealed),

@@ -67,7 +67,7 @@ async function updateStats() {
   lines.push(`audio      ${audio}, loss ${audioLoss}, jitter ${audioJitter}`);
   lines.push(`sound      ${soundStats()}`);
   if (sound.path === AUDIO_PATH.fast) {
-    lines.push(`buffer     ${b.queuedMs !== undefined ? `${Math.round(b.queuedMs)} ms` : frames(b.queued)} (target ${b.targetMs !== undefined ? `${Math.round(b.targetMs)} ms` : frames(b.start)}), gaps ${b.gaps ?? b.underruns ?? 0}`);
+    lines.push(`buffer     ${b.queuedMs !== undefined ? `${Math.round(b.queuedMs)} ms` : frames(b.queued)} (target ${b.targetMs !== undefined ? `${Math.round(b.targetMs)} ms` : frames(b.start)}), gaps ${b.gaps ?? b.underruns ?? 0} (${b.audible ?? 0} heard)`);
   }
   lines.push(`input      ${inputStats.changes} changes, ${inputStats.copies} copies, ${inputStats.repeats} repeats`);
   lines.push(`signalling ${body.dataset.signal}`);

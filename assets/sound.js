@@ -22,17 +22,17 @@ import { playVideo, unmute } from './media.js';
 // play as early as they can, like the video (playout delay 0), so they stay
 // in step with it.
 export const AUDIO_LABEL = 'audio';
-// (stream/audiochannel.go; little-endian, the timestamp in 48 kHz samples)
-// [type u8 = 0x02][seq u16][timestamp u32][Opus packet]
-// [type u8 = 0x03][seq u16][timestamp u32][primary length u16][primary][the packet of seq - 1]
-const AUDIO_MESSAGE = 0x02;
-const AUDIO_MESSAGE_REDUNDANT = 0x03;
-const AUDIO_HEADER = 7;
-const AUDIO_REDUNDANT_HEADER = AUDIO_HEADER + 2; // and the primary's length
+// (stream/audiochannel.go; little-endian, timestamps in 48 kHz samples)
+// [type u8 = 0x04][seq u16][timestamp u32][count u8] count × [samples u16][length u16] [the count Opus packets]
+// Packet 0 is seq's, from the timestamp; packet i is seq − i's, sent again,
+// starting where packet i − 1 does less its own samples.
+const AUDIO_MESSAGE = 0x04;
+const AUDIO_HEADER = 8;
+const AUDIO_ENTRY = 4;
+const AUDIO_MAX_PACKETS = 3; // the new one and AudioRedundancy copies
 const AUDIO_SEQ_HALF = 0x8000; // sequence numbers wrap at 16 bits: half ahead or more is behind
 export const AUDIO_RATE = 48000;
 const AUDIO_CHANNELS = 2; // the host encodes stereo (stream.opusChannels)
-const AUDIO_PACKET_FRAMES = AUDIO_RATE / 100; // 10 ms: every host packet, so the copy of seq - 1 starts this much earlier
 const AUDIO_DECODE_QUEUE = 10; // packets (100 ms); a decoder further behind skips packets
 const AUDIO_START_MS = 3000; // connected and no packet by then: fall back
 const AUDIO_STALL_MS = 1000; // no packet for this long while the RTP track has sound: fall back
@@ -75,7 +75,7 @@ async function audioOutput() {
   if (sound.node) return;
   const node = new AudioWorkletNode(sound.ctx, 'couchplay-jitter', {
     numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [AUDIO_CHANNELS],
-    processorOptions: { channels: AUDIO_CHANNELS, packetFrames: AUDIO_PACKET_FRAMES },
+    processorOptions: { channels: AUDIO_CHANNELS },
   });
   node.port.onmessage = ({ data }) => { sound.buffer = { ...data, lost: sound.lost, recovered: sound.recovered }; };
   sound.output = sound.ctx.createGain();
@@ -107,20 +107,26 @@ export async function openFastChannel(ch) {
   ch.onclose = () => { if (sound.channel === ch) sound.channel = null; };
 }
 
-// parseAudioMessage splits an audio message (either form) into
-// {seq, ts, primary, previous}; previous is null in the 0x02 form. Null if malformed.
+// parseAudioMessage reads an audio message into {seq, packets: [{ts, data}]},
+// packets[i] being seq − i's. Null if malformed.
 function parseAudioMessage(b) {
-  const redundant = b[0] === AUDIO_MESSAGE_REDUNDANT;
-  if (b[0] !== AUDIO_MESSAGE && !redundant) return null;
-  const header = redundant ? AUDIO_REDUNDANT_HEADER : AUDIO_HEADER;
-  if (b.length <= header) return null;
+  if (b[0] !== AUDIO_MESSAGE || b.length < AUDIO_HEADER) return null;
+  const count = b[7];
+  let at = AUDIO_HEADER + count * AUDIO_ENTRY;
+  if (count === 0 || count > AUDIO_MAX_PACKETS || b.length < at) return null;
   const seq = b[1] | (b[2] << 8);
-  const ts = (b[3] | (b[4] << 8) | (b[5] << 16) | (b[6] << 24)) >>> 0;
-  if (!redundant) return { seq, ts, primary: b.subarray(header), previous: null };
-  const primaryLength = b[7] | (b[8] << 8);
-  if (primaryLength === 0 || header + primaryLength > b.length) return null;
-  const previous = b.subarray(header + primaryLength);
-  return { seq, ts, primary: b.subarray(header, header + primaryLength), previous: previous.length ? previous : null };
+  let ts = (b[3] | (b[4] << 8) | (b[5] << 16) | (b[6] << 24)) >>> 0;
+  const packets = [];
+  for (let i = 0; i < count; i++) {
+    const row = AUDIO_HEADER + i * AUDIO_ENTRY;
+    const samples = b[row] | (b[row + 1] << 8);
+    const length = b[row + 2] | (b[row + 3] << 8);
+    if (!samples || !length || at + length > b.length) return null;
+    if (i > 0) ts = (ts - samples) >>> 0;
+    packets.push({ ts, data: b.subarray(at, at + length) });
+    at += length;
+  }
+  return at === b.length ? { seq, packets } : null;
 }
 
 function onAudioMessage(data) {
@@ -135,12 +141,13 @@ function onAudioMessage(data) {
   sound.packets++;
   sound.lost += missed;
   if (sound.decoder.state !== 'configured' || sound.decoder.decodeQueueSize > AUDIO_DECODE_QUEUE) { sound.late++; return; }
-  // seq - 1 never came: its copy rides in this message, and is decoded first (the decoder keeps state from packet to packet).
-  if (missed > 0 && m.previous) {
-    decodeAudio(m.previous, (m.ts - AUDIO_PACKET_FRAMES) >>> 0, true);
+  // The ones that never came ride in this message as copies: decoded first,
+  // oldest first (the decoder keeps state from packet to packet).
+  for (let i = Math.min(missed, m.packets.length - 1); i >= 1; i--) {
+    decodeAudio(m.packets[i].data, m.packets[i].ts, true);
     sound.recovered++;
   }
-  decodeAudio(m.primary, m.ts, false);
+  decodeAudio(m.packets[0].data, m.packets[0].ts, false);
 }
 
 function decodeAudio(packet, ts, recovered) {

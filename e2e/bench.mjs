@@ -42,6 +42,7 @@ const LR_RUNS = Number(opt['lr-runs']);
 const HOLD_SECONDS = Number(opt['hold-seconds']);
 const CORES = process.env.COUCHPLAY_CORES_CACHE || '/var/cache/couchplay-test-cores';
 const TESTDATA = process.env.COUCHPLAY_TEST_DATA || path.join(repoRoot, 'e2e', 'out', 'testdata');
+const SETTLE_MS = 2000;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
 const median = (xs) => quantile(xs, 0.5);
@@ -206,6 +207,9 @@ async function keyLatency(browser, host, presses = PRESSES, query = '', open = (
   if (!query) {
     await page.waitForFunction(() => window.couchplay.audio.stats.decoded > 0, null, { timeout: 15_000 })
       .catch(() => log('the fast audio path did not start'));
+    // The buffer learns the link in its first second (a guess until then):
+    // the figures are the ones a game gets once it runs.
+    await sleep(SETTLE_MS);
   }
   await page.evaluate(latencyProbe);
   const fastBefore = await page.evaluate(() => window.couchplay.audio.stats);
@@ -284,6 +288,7 @@ const RATE_CAP_KBPS = 1000;
 const perMinute = (n, seconds) => (seconds > 0 ? (n * 60) / seconds : NaN);
 const fastGaps = (fast) => fast.gaps ?? fast.underruns ?? 0;
 const gapsDuring = (k) => fastGaps(k.fast) - fastGaps(k.fastBefore);
+const heardDuring = (k) => (k.fast.audible ?? 0) - (k.fastBefore.audible ?? 0);
 
 async function livingRoom(browser, host) {
   for (const [name, cond, goal] of LIVING_ROOM) {
@@ -299,8 +304,9 @@ async function livingRoom(browser, host) {
       const lost = k.presses - frame.length;
       rows.push([`${name} (run ${run}): key -> white median / p95, tone median`,
         `${ms(median(frame))} / ${ms(quantile(frame, 0.95))}, ${ms(median(tone))} (${k.path})`, [goal.white, goal.tone].filter(Boolean).join('; ')]);
-      rows.push([`  freezes > 200 ms / sound gaps (per minute) / presses lost`,
-        `${k.freezes.length} (${perMinute(k.freezes.length, k.seconds).toFixed(1)}/min) / ${gapsDuring(k)} (${perMinute(gapsDuring(k), k.seconds).toFixed(1)}/min) / ${lost}`,
+      // Gaps heard: concealment of 10 ms or more (jitter.js AUDIBLE_S); all: every time it stood in.
+      rows.push([`  freezes > 200 ms / sound gaps heard, all (per minute) / presses lost`,
+        `${k.freezes.length} (${perMinute(k.freezes.length, k.seconds).toFixed(1)}/min) / ${heardDuring(k)}, ${gapsDuring(k)} (${perMinute(heardDuring(k), k.seconds).toFixed(1)}, ${perMinute(gapsDuring(k), k.seconds).toFixed(1)}/min) / ${lost}`,
         '<= 1 freeze, <= 4 gaps a minute; 0 lost']);
       rows.push(['  relay: down sent / lost, up sent / lost',
         `${stats.down.sent} / ${stats.down.lost + stats.down.overflow}, ${stats.up.sent} / ${stats.up.lost + stats.up.overflow}`, '']);
@@ -354,6 +360,7 @@ async function heldTone(browser, host) {
   try {
     await waitState(page, 'playing');
     await page.waitForFunction(() => window.couchplay.audio.stats.decoded > 0, null, { timeout: 15_000 }).catch(() => {});
+    await sleep(SETTLE_MS);
     await page.evaluate(latencyProbe);
     await page.keyboard.down('KeyX');
     await page.waitForFunction(() => window.__probe.tone, null, { timeout: 15_000 });
@@ -365,8 +372,8 @@ async function heldTone(browser, host) {
     await page.keyboard.up('KeyX');
     const path = await page.evaluate(() => window.couchplay.audio.path);
     raw.heldTone = { before, after, heard, path };
-    rows.push([`held tone ${HOLD_SECONDS} s on loopback (${path}): buffer underruns / silences heard`,
-      `${fastGaps(after) - fastGaps(before)} / ${heard}`, '<= 1 gap a minute']);
+    rows.push([`held tone ${HOLD_SECONDS} s on loopback (${path}): buffer underruns / concealed 10 ms or more / silences heard`,
+      `${fastGaps(after) - fastGaps(before)} / ${(after.audible ?? 0) - (before.audible ?? 0)} / ${heard}`, '<= 1 gap a minute']);
     rows.push(['  sound buffer at the end: queued / target', `${after.queuedMs ?? '–'} / ${after.targetMs ?? '–'} ms`, '']);
   } finally {
     await page.context().close();

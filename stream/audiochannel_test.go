@@ -11,9 +11,14 @@ import (
 )
 
 func TestAudioMessageFraming(t *testing.T) {
-	opus := []byte{0xfc, 0xff, 0xfe}
-	msg := AppendAudioMessage(nil, AudioMessage{Seq: 0xbeef, Timestamp: 0x01020304, Opus: opus})
-	want := []byte{MsgAudio, 0xef, 0xbe, 0x04, 0x03, 0x02, 0x01, 0xfc, 0xff, 0xfe}
+	m := AudioMessage{Seq: 0xbeef, Timestamp: 0x01020304, Packets: []AudioPacket{
+		{Samples: 840, Opus: []byte{0xfc, 0xff, 0xfe}},
+		{Samples: 720, Opus: []byte{0xfc, 0x01}},
+	}}
+	msg := AppendAudioMessage(nil, m)
+	want := []byte{MsgAudio, 0xef, 0xbe, 0x04, 0x03, 0x02, 0x01, 2,
+		0x48, 0x03, 3, 0, 0xd0, 0x02, 2, 0,
+		0xfc, 0xff, 0xfe, 0xfc, 0x01}
 	if !bytes.Equal(msg, want) {
 		t.Fatalf("framed % x, want % x", msg, want)
 	}
@@ -21,96 +26,70 @@ func TestAudioMessageFraming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Seq != 0xbeef || got.Timestamp != 0x01020304 || !bytes.Equal(got.Opus, opus) {
+	if got.Seq != m.Seq || got.Timestamp != m.Timestamp || len(got.Packets) != 2 {
 		t.Fatalf("decoded %+v", got)
 	}
-	for name, bad := range map[string][]byte{
-		"empty":       nil,
-		"header only": msg[:AudioHeaderSize],
-		"input type":  append([]byte{emu.MsgInput}, msg[1:]...),
-	} {
-		if _, err := DecodeAudioMessage(bad); err == nil {
-			t.Errorf("%s: decoded % x without an error", name, bad)
+	for i, p := range m.Packets {
+		if got.Packets[i].Samples != p.Samples || !bytes.Equal(got.Packets[i].Opus, p.Opus) {
+			t.Errorf("packet %d decoded as %+v, want %+v", i, got.Packets[i], p)
 		}
 	}
-}
-
-// The redundant form carries the previous packet after the primary one; both
-// decode back, and the old form decodes with no previous packet.
-func TestRedundantAudioMessageFraming(t *testing.T) {
-	opus := []byte{0xfc, 0xff, 0xfe}
-	prev := []byte{0xfc, 0x01}
-	msg := AppendRedundantAudioMessage(nil, AudioMessage{Seq: 0xbeef, Timestamp: 0x01020304, Opus: opus, Previous: prev})
-	want := []byte{MsgAudioRedundant, 0xef, 0xbe, 0x04, 0x03, 0x02, 0x01, 0x03, 0x00, 0xfc, 0xff, 0xfe, 0xfc, 0x01}
-	if !bytes.Equal(msg, want) {
-		t.Fatalf("framed % x, want % x", msg, want)
-	}
-	got, err := DecodeAudioMessage(msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Seq != 0xbeef || got.Timestamp != 0x01020304 || !bytes.Equal(got.Opus, opus) || !bytes.Equal(got.Previous, prev) {
-		t.Fatalf("decoded %+v", got)
-	}
-	// No previous packet (the sender uses MsgAudio then, but an empty one is harmless).
-	got, err = DecodeAudioMessage(AppendRedundantAudioMessage(nil, AudioMessage{Seq: 1, Opus: opus}))
-	if err != nil || !bytes.Equal(got.Opus, opus) || got.Previous != nil {
-		t.Fatalf("without a previous packet: %+v, %v", got, err)
-	}
-	got, err = DecodeAudioMessage(AppendAudioMessage(nil, AudioMessage{Seq: 1, Opus: opus}))
-	if err != nil || got.Previous != nil {
-		t.Fatalf("the one-packet form: %+v, %v", got, err)
+	// The copy of the packet before starts its own length earlier.
+	if ts := got.PacketTimestamp(1); ts != 0x01020304-720 {
+		t.Errorf("packet 1 starts at %d, want %d", ts, 0x01020304-720)
 	}
 }
 
-func TestRedundantAudioMessageBadLengths(t *testing.T) {
-	good := AppendRedundantAudioMessage(nil, AudioMessage{Seq: 7, Timestamp: 480, Opus: []byte{1, 2, 3}, Previous: []byte{4, 5}})
-	withLength := func(n uint16) []byte {
+func TestAudioMessageRejectsBadFraming(t *testing.T) {
+	good := AppendAudioMessage(nil, AudioMessage{Seq: 7, Timestamp: 480, Packets: []AudioPacket{
+		{Samples: 720, Opus: []byte{1, 2, 3}}, {Samples: 840, Opus: []byte{4, 5}}}})
+	with := func(at int, b ...byte) []byte {
 		m := bytes.Clone(good)
-		m[AudioHeaderSize], m[AudioHeaderSize+1] = byte(n), byte(n>>8)
+		copy(m[at:], b)
 		return m
 	}
+	four := AppendAudioMessage(nil, AudioMessage{Packets: []AudioPacket{{1, []byte{1}}, {1, []byte{2}}, {1, []byte{3}}, {1, []byte{4}}}})
 	for name, bad := range map[string][]byte{
-		"type only":                   {MsgAudioRedundant},
-		"no primary length":           good[:AudioHeaderSize+1],
-		"header only":                 good[:AudioRedundantHeaderSize],
-		"primary length 0":            withLength(0),
-		"primary longer than message": withLength(6),
-		"primary length 0xffff":       withLength(0xffff),
-		"cut inside the primary":      good[:AudioRedundantHeaderSize+2],
+		"empty":                    nil,
+		"type only":                {MsgAudio},
+		"input type":               append([]byte{emu.MsgInput}, good[1:]...),
+		"the old one-packet type":  with(0, 0x02),
+		"header only":              good[:AudioHeaderSize],
+		"no packets":               with(7, 0),
+		"more packets than it may": four,
+		"cut in the table":         good[:AudioHeaderSize+audioEntrySize+1],
+		"no samples":               with(AudioHeaderSize, 0, 0),
+		"no bytes":                 with(AudioHeaderSize+2, 0, 0),
+		"longer than the message":  with(AudioHeaderSize+2, 4, 0),
+		"length 0xffff":            with(AudioHeaderSize+2, 0xff, 0xff),
+		"bytes after the packets":  append(bytes.Clone(good), 9),
+		"cut in a packet":          good[:len(good)-1],
 	} {
 		if m, err := DecodeAudioMessage(bad); err == nil {
 			t.Errorf("%s: decoded % x as %+v without an error", name, bad, m)
 		}
 	}
-	// The primary running to the end of the message is fine: no previous packet.
-	if m, err := DecodeAudioMessage(withLength(5)); err != nil || len(m.Opus) != 5 || m.Previous != nil {
-		t.Errorf("primary to the end: %+v, %v", m, err)
-	}
 }
 
 // FuzzDecodeAudioMessage: any bytes decode without a panic, and what decodes
-// frames back to the same bytes with the append function of its type.
+// frames back to the same bytes.
 func FuzzDecodeAudioMessage(f *testing.F) {
-	f.Add(AppendAudioMessage(nil, AudioMessage{Seq: 1, Timestamp: 2, Opus: []byte{0xfc}}))
-	f.Add(AppendRedundantAudioMessage(nil, AudioMessage{Seq: 0xffff, Timestamp: 0xffffffff, Opus: []byte{0xfc, 0xff}, Previous: []byte{0xfc}}))
-	f.Add([]byte{MsgAudioRedundant, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1})
+	f.Add(AppendAudioMessage(nil, AudioMessage{Seq: 1, Timestamp: 2, Packets: []AudioPacket{{840, []byte{0xfc}}}}))
+	f.Add(AppendAudioMessage(nil, AudioMessage{Seq: 0xffff, Timestamp: 0xffffffff, Packets: []AudioPacket{
+		{720, []byte{0xfc, 0xff}}, {840, []byte{0xfc}}, {840, []byte{1, 2, 3}}}}))
+	f.Add([]byte{MsgAudio, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 1})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		m, err := DecodeAudioMessage(msg)
 		if err != nil {
 			return
 		}
-		if len(m.Opus) == 0 {
-			t.Fatalf("% x decoded with an empty packet", msg)
+		for i, p := range m.Packets {
+			if len(p.Opus) == 0 || p.Samples == 0 {
+				t.Fatalf("% x decoded with an empty packet %d", msg, i)
+			}
 		}
-		var again []byte
-		if msg[0] == MsgAudioRedundant {
-			again = AppendRedundantAudioMessage(nil, m)
-		} else {
-			again = AppendAudioMessage(nil, m)
-		}
-		if !bytes.Equal(again, msg) {
+		if again := AppendAudioMessage(nil, m); !bytes.Equal(again, msg) {
 			t.Fatalf("% x decoded as %+v, which frames as % x", msg, m, again)
 		}
 	})
@@ -168,14 +147,25 @@ func TestAudioChannelOnlyWhenAsked(t *testing.T) {
 		}
 	}
 	// The channel may drop packets (no retransmits) but loopback does not:
-	// consecutive numbers, 480 samples (10 ms) apart, each message carrying
-	// the packet of the one before as well.
+	// consecutive numbers, each packet an emulated frame's whole 2.5 ms
+	// frames (6 or 7 of the 6.67 a 60 fps frame has), starting where the one
+	// before ended; each message carries the packets of the ones before too.
+	ts := first.Timestamp
 	for i, m := range msgs {
-		if m.Seq != first.Seq+uint16(i) || m.Timestamp != first.Timestamp+uint32(i*opusFrameSize) {
-			t.Errorf("message %d: seq %d ts %d after seq %d ts %d", i, m.Seq, m.Timestamp, first.Seq, first.Timestamp)
+		if m.Seq != first.Seq+uint16(i) || m.Timestamp != ts {
+			t.Errorf("message %d: seq %d ts %d, want seq %d ts %d", i, m.Seq, m.Timestamp, first.Seq+uint16(i), ts)
 		}
-		if i > 0 && !bytes.Equal(m.Previous, msgs[i-1].Opus) {
-			t.Errorf("message %d carries % x as the previous packet, want % x", i, m.Previous, msgs[i-1].Opus)
+		if s := m.Packets[0].Samples; s != 6*opusFrameSize && s != 7*opusFrameSize {
+			t.Errorf("message %d: a packet of %d samples, want %d or %d", i, s, 6*opusFrameSize, 7*opusFrameSize)
+		}
+		ts = m.Timestamp + uint32(m.Packets[0].Samples)
+		if want := min(i, AudioRedundancy) + 1; i > 0 && len(m.Packets) < want {
+			t.Errorf("message %d carries %d packets, want %d", i, len(m.Packets), want)
+		}
+		for k := 1; k < len(m.Packets) && k <= i; k++ {
+			if !bytes.Equal(m.Packets[k].Opus, msgs[i-k].Packets[0].Opus) || m.PacketTimestamp(k) != msgs[i-k].Timestamp {
+				t.Errorf("message %d: copy %d is not message %d's packet", i, k, i-k)
+			}
 		}
 	}
 	if fast.audioPackets.Load() == 0 || plain.audioPackets.Load() == 0 {

@@ -453,6 +453,47 @@ func TestOpusEncodes10msFrame(t *testing.T) {
 	}
 }
 
+// EncodeFrames packs n 2.5 ms frames into one packet (code 3, RFC 6716
+// §3.2.5) that says so, and refuses what is not n whole frames.
+func TestOpusEncodeFramesJoinsFrames(t *testing.T) {
+	enc, err := NewOpusEncoder(48000, 2, 96000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	for _, n := range []int{1, 6, 7, maxOpusFramesPerPacket} {
+		pcm := make([]int16, 2*120*n)
+		for i := range pcm {
+			pcm[i] = int16((i * 440) % 20000)
+		}
+		pkt, err := enc.EncodeFrames(pcm, 120, n)
+		if err != nil {
+			t.Fatalf("%d frames: %v", n, err)
+		}
+		toc := pkt[0]
+		if ms := opusTOCFrameMs10(toc); ms != 25 {
+			t.Fatalf("%d frames: TOC %#x says %d.%d ms frames, want 2.5 ms", n, toc, ms/10, ms%10)
+		}
+		frames := 1
+		switch toc & 3 {
+		case 1, 2:
+			frames = 2
+		case 3:
+			frames = int(pkt[1] & 0x3f)
+		}
+		if frames != n {
+			t.Errorf("a packet of %d frames says %d (TOC %#x)", n, frames, toc)
+		}
+	}
+	for _, bad := range []struct{ samples, frameSize, n int }{
+		{2 * 120 * 6, 120, 7}, {2 * 120 * 9, 120, 9}, {0, 120, 0}, {2 * 100 * 6, 100, 6},
+	} {
+		if _, err := enc.EncodeFrames(make([]int16, bad.samples), bad.frameSize, bad.n); err == nil {
+			t.Errorf("%d samples as %d frames of %d: no error", bad.samples, bad.n, bad.frameSize)
+		}
+	}
+}
+
 func TestOpusFreshSlices(t *testing.T) {
 	enc, err := NewOpusEncoder(48000, 2, 96000)
 	if err != nil {
@@ -558,6 +599,26 @@ func BenchmarkOpusEncode10ms(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := enc.Encode(pcm); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// A 60 fps frame's sound as the writer encodes it: seven 2.5 ms frames in one packet.
+func BenchmarkOpusEncodeFrames17ms(b *testing.B) {
+	enc, err := NewOpusEncoder(48000, 2, 96000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	pcm := make([]int16, 2*840)
+	for i := 0; i < 840; i++ {
+		s := int16((i * 880) % 20000)
+		pcm[2*i], pcm[2*i+1] = s, s/2
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := enc.EncodeFrames(pcm, 120, 7); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -219,31 +219,37 @@ func (h *Hub) writeAudio(audio []int16) {
 	}
 	h.adaptAudioLoss(time.Now())
 	h.pcm = append(h.pcm, audio...)
+	// All the whole 2.5 ms frames there are, as one packet (audiochannel.go):
+	// the rest, under 2.5 ms, waits for the next emulated frame. More than a
+	// packet's worth only after the writer fell behind.
 	const frameLen = opusFrameSize * opusChannels
 	sent := 0
-	for len(h.pcm)-sent >= frameLen {
-		packet, err := h.opus.Encode(h.pcm[sent : sent+frameLen])
-		sent += frameLen
+	for frames := (len(h.pcm) - sent) / frameLen; frames > 0; frames = (len(h.pcm) - sent) / frameLen {
+		n := min(frames, maxOpusFramesPerPacket)
+		packet, err := h.opus.EncodeFrames(h.pcm[sent:sent+n*frameLen], opusFrameSize, n)
+		sent += n * frameLen
 		if err != nil {
 			h.log.Error("Opus encode failed", "err", err)
 			break
 		}
-		if err := h.audio.WriteSample(media.Sample{Data: packet, Duration: 10 * time.Millisecond}); err != nil && !errors.Is(err, net.ErrClosed) {
+		samples := n * opusFrameSize
+		duration := time.Duration(samples) * time.Second / opusSampleRate
+		if err := h.audio.WriteSample(media.Sample{Data: packet, Duration: duration}); err != nil && !errors.Is(err, net.ErrClosed) {
 			h.log.Debug("audio write", "err", err)
 		}
-		h.sendAudioChannels(packet)
+		h.sendAudioChannels(AudioPacket{Samples: uint16(samples), Opus: packet})
 	}
 	h.pcm = h.pcm[:copy(h.pcm, h.pcm[sent:])]
 }
 
 // sendAudioChannels sends the Opus packet the RTP track just carried to every
-// peer whose page asked for the audio data channel, with the packet before it
-// (MsgAudioRedundant): the channel never retransmits, so a single lost packet
-// is recovered from the next message. Writer goroutine.
-func (h *Hub) sendAudioChannels(packet []byte) {
+// peer whose page asked for the audio data channel, with the AudioRedundancy
+// packets before it: the channel never retransmits, so a packet lost on the
+// way is recovered from one of the next messages. Writer goroutine.
+func (h *Hub) sendAudioChannels(packet AudioPacket) {
 	seq, ts := h.audioSeq, h.audioTS
 	h.audioSeq++
-	h.audioTS += opusFrameSize
+	h.audioTS += uint32(packet.Samples)
 	h.audioOut = h.audioOut[:0]
 	h.mu.Lock()
 	for p := range h.peers {
@@ -252,13 +258,15 @@ func (h *Hub) sendAudioChannels(packet []byte) {
 		}
 	}
 	h.mu.Unlock()
+	// Newest first: this packet, then the ones before it.
+	h.audioPrev = append(h.audioPrev, AudioPacket{})
+	copy(h.audioPrev[1:], h.audioPrev)
+	h.audioPrev[0] = packet
+	if len(h.audioPrev) > 1+AudioRedundancy {
+		h.audioPrev = h.audioPrev[:1+AudioRedundancy]
+	}
 	if len(h.audioOut) > 0 {
-		m := AudioMessage{Seq: seq, Timestamp: ts, Opus: packet, Previous: h.audioPrev}
-		if len(m.Previous) > 0 {
-			h.audioMsg = AppendRedundantAudioMessage(h.audioMsg[:0], m)
-		} else {
-			h.audioMsg = AppendAudioMessage(h.audioMsg[:0], m)
-		}
+		h.audioMsg = AppendAudioMessage(h.audioMsg[:0], AudioMessage{Seq: seq, Timestamp: ts, Packets: h.audioPrev})
 		for _, p := range h.audioOut {
 			if p.audioDC.BufferedAmount() > audioMaxBuffered {
 				continue // a stalled page: the newest sound goes when it drains
@@ -269,6 +277,5 @@ func (h *Hub) sendAudioChannels(packet []byte) {
 		}
 		clear(h.audioOut) // no peer kept alive by the writer
 	}
-	// Kept whether or not anyone listens: the numbering goes on regardless.
-	h.audioPrev = append(h.audioPrev[:0], packet...)
+	// The packets are kept whether or not anyone listens: the numbering goes on regardless.
 }
