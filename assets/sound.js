@@ -13,10 +13,11 @@ import { playVideo, unmute } from './media.js';
 // holds about the measured arrival jitter (one packet at least, and its
 // figures go to the F3 overlay), steers its queue by playing up to 2 % faster
 // or slower instead of dropping sound, and conceals what is missing instead
-// of playing silence. The channel is unordered without retransmits, so each
-// message also carries the packet before it: when packet N comes and N-1 never
-// did, the copy of N-1 is decoded first and played (if it comes after its
-// time, what is left of it: the concealment stood in for the rest). The RTP
+// of playing silence. The channel is unordered without retransmits, so on a
+// link that loses sound each message also carries the two packets before it:
+// when packet N comes and N-1 (and N-2) never did, their copies are decoded
+// first and played (if they come after their time, what is left of them: the
+// concealment stood in for the rest). The RTP
 // track always comes as well: the <video> element plays it muted meanwhile,
 // and with its sound if this path cannot start, fails or stalls. Both paths
 // play as early as they can, like the video (playout delay 0), so they stay

@@ -221,7 +221,9 @@ async function keyLatency(browser, host, presses = PRESSES, query = '', open = (
     await sleep(60 + Math.random() * 90);
     await page.keyboard.down('KeyX');
     await page.waitForFunction(() => window.__probe.gotFrame && (window.__probe.gotSound || window.__probe.audio !== 'worklet'),
-      null, { timeout: 15_000 }).catch(() => log(`press ${i}: no white frame or tone within 15 s`));
+      null, { timeout: 15_000 }).catch(async () => log(`press ${i}: no white frame or tone within 15 s`,
+      JSON.stringify(await page.evaluate(() => ({ probe: { gotFrame: window.__probe.gotFrame, gotSound: window.__probe.gotSound },
+        audio: window.couchplay.audio.path, fallback: document.body.dataset.audio })).catch(() => ({})))));
     await page.keyboard.up('KeyX');
     await page.waitForFunction(() => !window.__probe.white && !window.__probe.tone, null, { timeout: 15_000 })
       .catch(() => log(`press ${i}: picture/tone did not stop within 15 s`));

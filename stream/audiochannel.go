@@ -21,10 +21,10 @@ import (
 // the page's buffer had to hold.)
 //
 // The channel is unordered with no retransmits: a retransmit would arrive too
-// late to be heard. Instead each message also carries the packets before it
-// (as RED, RFC 2198, does on RTP): up to AudioRedundancy lost in a row are
-// decoded from the next message's copies, and the page conceals what is
-// still missing.
+// late to be heard. Instead, on a link that loses sound, each message also
+// carries the packets before it (as RED, RFC 2198, does on RTP): up to
+// AudioRedundancy lost in a row are decoded from the next message's copies,
+// and the page conceals what is still missing (writer.go sendAudioChannels).
 const (
 	// InputLabel is the input data channel's label; its messages are
 	// emu.Input (emu/input.go).

@@ -85,10 +85,12 @@ type Hub struct {
 	keys      keyframeGate // join: next frame is a keyframe; PLI/FIR: throttled
 	connected atomic.Int32
 
-	audioSeq uint16  // audio data channel sequence number; writer goroutine
-	audioTS  uint32  // its timestamp of the next packet, 48 kHz samples; writer goroutine
-	audioMsg []byte  // the message being sent; writer goroutine
-	audioOut []*Peer // peers with an open audio channel, gathered per packet; writer goroutine
+	audioSeq uint16 // audio data channel sequence number; writer goroutine
+	audioTS  uint32 // its timestamp of the next packet, 48 kHz samples; writer goroutine
+	audioMsg []byte // the message being sent, the new packet alone; writer goroutine
+	// audioMsgCopies is the same with the copies, for peers whose link loses sound; writer goroutine.
+	audioMsgCopies []byte
+	audioOut       []audioDest // peers with an open audio channel, gathered per packet; writer goroutine
 
 	mu     sync.Mutex
 	peers  map[*Peer]struct{}

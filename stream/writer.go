@@ -243,21 +243,16 @@ func (h *Hub) writeAudio(audio []int16) {
 }
 
 // sendAudioChannels sends the Opus packet the RTP track just carried to every
-// peer whose page asked for the audio data channel, with the AudioRedundancy
+// peer whose page asked for the audio data channel. A peer whose link loses
+// sound (its last audio receiver report) also gets the AudioRedundancy
 // packets before it: the channel never retransmits, so a packet lost on the
-// way is recovered from one of the next messages. Writer goroutine.
+// way is recovered from one of the next messages. A clean link is spared the
+// copies (they would triple the channel's rate, which the video's congestion
+// control does not see). Writer goroutine.
 func (h *Hub) sendAudioChannels(packet AudioPacket) {
 	seq, ts := h.audioSeq, h.audioTS
 	h.audioSeq++
 	h.audioTS += uint32(packet.Samples)
-	h.audioOut = h.audioOut[:0]
-	h.mu.Lock()
-	for p := range h.peers {
-		if p.audioDC != nil && p.audioDC.ReadyState() == webrtc.DataChannelStateOpen {
-			h.audioOut = append(h.audioOut, p)
-		}
-	}
-	h.mu.Unlock()
 	// Newest first: this packet, then the ones before it.
 	h.audioPrev = append(h.audioPrev, AudioPacket{})
 	copy(h.audioPrev[1:], h.audioPrev)
@@ -265,17 +260,45 @@ func (h *Hub) sendAudioChannels(packet AudioPacket) {
 	if len(h.audioPrev) > 1+AudioRedundancy {
 		h.audioPrev = h.audioPrev[:1+AudioRedundancy]
 	}
-	if len(h.audioOut) > 0 {
-		h.audioMsg = AppendAudioMessage(h.audioMsg[:0], AudioMessage{Seq: seq, Timestamp: ts, Packets: h.audioPrev})
-		for _, p := range h.audioOut {
-			if p.audioDC.BufferedAmount() > audioMaxBuffered {
-				continue // a stalled page: the newest sound goes when it drains
-			}
-			if err := p.audioDC.Send(h.audioMsg); err != nil {
-				h.log.Debug("audio channel send", "err", err)
-			}
+	now := time.Now()
+	h.audioOut = h.audioOut[:0]
+	h.mu.Lock()
+	for p := range h.peers {
+		if p.audioDC != nil && p.audioDC.ReadyState() == webrtc.DataChannelStateOpen {
+			frac, _ := p.rate.audioLoss(now)
+			h.audioOut = append(h.audioOut, audioDest{peer: p, copies: frac > 0})
 		}
-		clear(h.audioOut) // no peer kept alive by the writer
 	}
+	h.mu.Unlock()
+	var plain, withCopies []byte // each built when a peer first needs it
+	for _, d := range h.audioOut {
+		if d.peer.audioDC.BufferedAmount() > audioMaxBuffered {
+			continue // a stalled page: the newest sound goes when it drains
+		}
+		var msg []byte
+		switch {
+		case d.copies && withCopies == nil:
+			h.audioMsgCopies = AppendAudioMessage(h.audioMsgCopies[:0], AudioMessage{Seq: seq, Timestamp: ts, Packets: h.audioPrev})
+			withCopies, msg = h.audioMsgCopies, h.audioMsgCopies
+		case d.copies:
+			msg = withCopies
+		case plain == nil:
+			h.audioMsg = AppendAudioMessage(h.audioMsg[:0], AudioMessage{Seq: seq, Timestamp: ts, Packets: h.audioPrev[:1]})
+			plain, msg = h.audioMsg, h.audioMsg
+		default:
+			msg = plain
+		}
+		if err := d.peer.audioDC.Send(msg); err != nil {
+			h.log.Debug("audio channel send", "err", err)
+		}
+	}
+	clear(h.audioOut) // no peer kept alive by the writer
 	// The packets are kept whether or not anyone listens: the numbering goes on regardless.
+}
+
+// audioDest is a peer the writer sends the newest sound to, and whether its
+// messages carry copies.
+type audioDest struct {
+	peer   *Peer
+	copies bool
 }
