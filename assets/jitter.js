@@ -17,10 +17,11 @@
 // time (one long wait — a busy main thread, a Wi-Fi hiccup — is not worth
 // holding its length for good; repeated ones add up). It shrinks slowly, a little
 // each second, only after a calm spell. A redundant copy of a lost packet
-// (sound.js) is no jitter, but it comes with the next packet, a packet's
-// length late: while packets are being lost (LOSSY_COUNT in LOSS_WINDOW_S)
-// the target holds that much more, so the copies come in time to be played
-// instead of concealed; once the losses stop it shrinks back.
+// (sound.js) is no jitter, but it comes late: a resend 5 ms after its
+// packet, a copy with the next packet or the one after. While packets are
+// being lost (LOSSY_COUNT in LOSS_WINDOW_S) the target also covers how late
+// the recovered ones came (RECOVERY_PERCENTILE of them), so they come in time
+// to be played instead of concealed; once the losses stop it shrinks back.
 //
 // What it steers: "the level", the sound queued when a packet arrives,
 // corrected by how late that packet is (queued + its transit − the least
@@ -67,6 +68,10 @@ const CALM_S = 2; // no growth nor underrun for this long before the target shri
 // Lossy: this many packets lost (a copy came, or a hole was concealed) in the window.
 const LOSS_WINDOW_S = 10;
 const LOSSY_COUNT = 3;
+// Of the recovered packets, how many the target must bring in time: most
+// come with the resend; a loss of both sendings waits a packet more, which
+// is worth holding only when it is common (bursts of loss).
+const RECOVERY_PERCENTILE = 0.9;
 const SHRINK_S_PER_S = 0.002; // then it shrinks 2 ms a second
 // The cap: a level this far above the target drops the oldest sound down to the target.
 const CAP_MARGIN_S = 0.04;
@@ -248,7 +253,7 @@ export class JitterBuffer {
     this.rate = 1;
     this.arrivals = []; // {at, transit, late} in seconds, over the last JITTER_WINDOW_S
     this.losses = []; // when packets were lost, over the last LOSS_WINDOW_S
-    this.packetFrames = 0; // the newest packet's length: what a copy comes late by
+    this.recoveries = []; // {at, late} of the recovered packets (seconds), over the last LOSS_WINDOW_S
     this.calmSince = 0;
     this.updatedAt = null;
     this.lastArrival = null;
@@ -274,9 +279,11 @@ export class JitterBuffer {
     const transit = now - media / this.sampleRate;
     if (this.clockJumped(transit)) this.arrivals.length = 0;
     // How late this packet is, against the earliest recent ones (frames).
-    if (recovered) this.lost(now);
-    else this.packetFrames = n;
     const late = (transit - this.measure(now, transit, recovered)) * this.sampleRate;
+    if (recovered) {
+      this.recoveries.push({ at: now, late: late / this.sampleRate });
+      this.lost(now);
+    }
     const wasDry = this.state === State.dry;
     let skip = 0; // frames of this packet already past
     if (this.state === State.idle) {
@@ -409,8 +416,13 @@ export class JitterBuffer {
   // grows the target to it.
   updateJitterTarget(now) {
     while (this.losses.length && this.losses[0] < now - LOSS_WINDOW_S) this.losses.shift();
-    const forCopies = this.losses.length >= LOSSY_COUNT ? this.packetFrames : 0;
-    this.jitterTarget = Math.min(this.maxTarget, Math.max(this.minTarget, this.jitter + QUANTUM_FRAMES + forCopies));
+    while (this.recoveries.length && this.recoveries[0].at < now - LOSS_WINDOW_S) this.recoveries.shift();
+    let late = this.jitter;
+    if (this.losses.length >= LOSSY_COUNT && this.recoveries.length) {
+      const r = this.recoveries.map((x) => x.late).sort((x, y) => x - y);
+      late = Math.max(late, r[Math.min(r.length - 1, Math.floor(RECOVERY_PERCENTILE * r.length))] * this.sampleRate);
+    }
+    this.jitterTarget = Math.min(this.maxTarget, Math.max(this.minTarget, late + QUANTUM_FRAMES));
     if (!this.measured) {
       // The first measurement replaces START_TARGET_S, a guess, either way
       // (and underruns meanwhile grew it: they still count).

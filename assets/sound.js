@@ -26,8 +26,10 @@ export const AUDIO_LABEL = 'audio';
 // (stream/audiochannel.go; little-endian, timestamps in 48 kHz samples)
 // [type u8 = 0x04][seq u16][timestamp u32][count u8] count × [samples u16][length u16] [the count Opus packets]
 // Packet 0 is seq's, from the timestamp; packet i is seq − i's, sent again,
-// starting where packet i − 1 does less its own samples.
+// starting where packet i − 1 does less its own samples. Type 0x05 is the
+// same message's packet 0 sent again 5 ms later, to a link that loses sound.
 const AUDIO_MESSAGE = 0x04;
+const AUDIO_RESEND = 0x05;
 const AUDIO_HEADER = 8;
 const AUDIO_ENTRY = 4;
 const AUDIO_MAX_PACKETS = 3; // the new one and AudioRedundancy copies
@@ -51,7 +53,9 @@ export const sound = {
   decoding: [],
   lastSeq: -1, lastAt: 0, connectedAt: 0, rtpPackets: 0,
   packets: 0, late: 0, decoded: 0,
-  lost: 0, recovered: 0, // sequence numbers that never came; of them, decoded from the next packet's copy
+  // Sequence numbers whose first sending never came; of them, decoded from a
+  // resend or a later message's copy; and resends that came after the first sending.
+  lost: 0, recovered: 0, resent: 0,
   buffer: {}, // the jitter buffer's last figures (jitter.js stats())
 };
 body.dataset.audio = sound.path;
@@ -111,7 +115,7 @@ export async function openFastChannel(ch) {
 // parseAudioMessage reads an audio message into {seq, packets: [{ts, data}]},
 // packets[i] being seq − i's. Null if malformed.
 function parseAudioMessage(b) {
-  if (b[0] !== AUDIO_MESSAGE || b.length < AUDIO_HEADER) return null;
+  if ((b[0] !== AUDIO_MESSAGE && b[0] !== AUDIO_RESEND) || b.length < AUDIO_HEADER) return null;
   const count = b[7];
   let at = AUDIO_HEADER + count * AUDIO_ENTRY;
   if (count === 0 || count > AUDIO_MAX_PACKETS || b.length < at) return null;
@@ -127,7 +131,7 @@ function parseAudioMessage(b) {
     packets.push({ ts, data: b.subarray(at, at + length) });
     at += length;
   }
-  return at === b.length ? { seq, packets } : null;
+  return at === b.length ? { seq, packets, resend: b[0] === AUDIO_RESEND } : null;
 }
 
 function onAudioMessage(data) {
@@ -135,6 +139,7 @@ function onAudioMessage(data) {
   if (!m || !sound.decoder) return;
   // The channel is unordered: a packet not after the newest one is late (or a duplicate) and dropped.
   const ahead = (m.seq - sound.lastSeq) & 0xffff;
+  if (sound.lastSeq >= 0 && ahead === 0 && m.resend) { sound.resent++; return; } // the first sending came
   if (sound.lastSeq >= 0 && (ahead === 0 || ahead >= AUDIO_SEQ_HALF)) { sound.late++; return; }
   const missed = sound.lastSeq >= 0 ? ahead - 1 : 0; // sequence numbers that never came before this one
   sound.lastSeq = m.seq;
@@ -148,7 +153,9 @@ function onAudioMessage(data) {
     decodeAudio(m.packets[i].data, m.packets[i].ts, true);
     sound.recovered++;
   }
-  decodeAudio(m.packets[0].data, m.packets[0].ts, false);
+  // A resend that came first: the first sending was lost, and this is its recovery.
+  if (m.resend) { sound.lost++; sound.recovered++; }
+  decodeAudio(m.packets[0].data, m.packets[0].ts, m.resend);
 }
 
 function decodeAudio(packet, ts, recovered) {

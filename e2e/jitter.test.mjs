@@ -281,7 +281,7 @@ test('a late packet (the queue runs dry) is concealed, fading out instead of sto
   }
 });
 
-test('a copy of a lost packet comes a packet late: one loss is concealed; while losses go on, the target holds a packet more and the copies are played; then it shrinks back', () => {
+test('a copy of a lost packet comes a packet late: one loss is concealed; while losses go on, the target covers how late the copies come and they are played; then it shrinks back', () => {
   const seconds = 36;
   // One loss at 3 s; then one every half second from 6 s to 12 s (3 % of 60 packets a second).
   const lost = new Set([180, ...Array.from({ length: 13 }, (_, i) => 360 + 30 * i)]);
@@ -299,7 +299,7 @@ test('a copy of a lost packet comes a packet late: one loss is concealed; while 
   assert.ok(single.concealedMs - before.concealedMs >= 10, `its copy came too late: ${single.concealedMs - before.concealedMs} ms concealed`);
   // Lossy from the third loss (6.5 s) on: a packet more, and from then on the copies are played.
   const lossy = at(12);
-  assert.ok(lossy.targetMs >= before.targetMs + PACKET_S * 1000 - 0.5, `lossy: target ${lossy.targetMs} ms`);
+  assert.ok(lossy.targetMs >= PACKET_S * 1000 + QUANTUM_S * 1000 - 0.5, `lossy: target ${lossy.targetMs} ms`);
   assert.ok(at(12.5).concealedMs - at(8).concealedMs < 1, `concealed while lossy: ${at(8).concealedMs} -> ${at(12.5).concealedMs} ms`);
   const end = at(seconds - 0.5);
   assert.ok(end.targetMs <= before.targetMs + 0.5, `back once the losses stopped: ${end.targetMs} ms`);
@@ -307,6 +307,22 @@ test('a copy of a lost packet comes a packet late: one loss is concealed; while 
   const tail = whileStreaming(played, STARTUP_S, seconds - 0.2);
   assert.equal(longestSilenceMs(tail), 0);
   assert.ok(largestStep(tail) <= MAX_STEP, `largest step ${largestStep(tail).toFixed(4)}`);
+});
+
+test('while losses go on and the resends (5 ms after their packet) bring them back, the target grows by the resend\'s delay, not a packet', () => {
+  const seconds = 14;
+  const resendS = 0.005;
+  // One lost every half second from 3 s to 9 s; its resend comes 5 ms after it would have.
+  const lost = new Set(Array.from({ length: 13 }, (_, i) => 180 + 30 * i));
+  const packets = steady(seconds).map((p) => (lost.has(p.index) ? { ...p, at: p.at + resendS, recovered: true } : p));
+  const { played, at } = drive(newBuffer(), packets, seconds - 0.1);
+  const before = at(2.5);
+  const lossy = at(9);
+  assert.ok(lossy.targetMs >= before.targetMs + resendS * 1000 - 2.7 && lossy.targetMs <= before.targetMs + resendS * 1000 + 3,
+    `lossy: target ${before.targetMs} -> ${lossy.targetMs} ms (the resends come ${resendS * 1000} ms late)`);
+  assert.ok(at(9).concealedMs - at(5).concealedMs < 1, `concealed while lossy: ${at(5).concealedMs} -> ${at(9).concealedMs} ms`);
+  const tail = whileStreaming(played, STARTUP_S, seconds - 0.2);
+  assert.equal(longestSilenceMs(tail), 0);
 });
 
 test('a 0.5 % clock drift either way: the level converges to the target, the rate takes up the drift, nothing is dropped', () => {

@@ -3,6 +3,7 @@ package stream
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // The audio data channel: a faster path for the sound than the RTP track.
@@ -25,6 +26,10 @@ import (
 // carries the packets before it (as RED, RFC 2198, does on RTP): up to
 // AudioRedundancy lost in a row are decoded from the next message's copies,
 // and the page conceals what is still missing (writer.go sendAudioChannels).
+// Such a link also gets each new packet once more, alone, AudioResendDelay
+// after it (MsgAudioResend): a copy that rides with the next packet comes a
+// whole packet late, which the page's buffer would have to hold; a resend
+// costs it only this delay.
 const (
 	// InputLabel is the input data channel's label; its messages are
 	// emu.Input (emu/input.go).
@@ -38,6 +43,12 @@ const (
 	// Packet 0 is the sequence's, starting at the timestamp; packet i is
 	// sequence − i's, which starts where packet i − 1 does less its own samples.
 	MsgAudio = 0x04
+	// MsgAudioResend is the first byte of a message sent again
+	// AudioResendDelay later, with packet 0 alone: same layout as MsgAudio.
+	MsgAudioResend = 0x05
+	// AudioResendDelay is how long after a message its resend goes: past a
+	// short burst of loss, well inside the 15-17.5 ms until the next packet.
+	AudioResendDelay = 5 * time.Millisecond
 	// AudioHeaderSize is the header before the packets' table.
 	AudioHeaderSize = 8
 	// audioEntrySize is one row of the table.
@@ -65,6 +76,8 @@ type AudioMessage struct {
 	// Packets[0] is the new packet; Packets[i] the one of Seq − i, sent
 	// again in case it was lost (at most AudioRedundancy of them).
 	Packets []AudioPacket
+	// Resend: this is MsgAudioResend, a second sending of Packets[0].
+	Resend bool
 }
 
 // PacketTimestamp is the first sample of Packets[i].
@@ -80,7 +93,11 @@ func (m AudioMessage) PacketTimestamp(i int) uint32 {
 // below the u16 length's 64 KiB (1275 bytes a frame at most, RFC 6716 §3.2.1,
 // and this host packs at most maxOpusFramesPerPacket of them).
 func AppendAudioMessage(dst []byte, m AudioMessage) []byte {
-	dst = append(dst, MsgAudio)
+	typ := byte(MsgAudio)
+	if m.Resend {
+		typ = MsgAudioResend
+	}
+	dst = append(dst, typ)
 	dst = binary.LittleEndian.AppendUint16(dst, m.Seq)
 	dst = binary.LittleEndian.AppendUint32(dst, m.Timestamp)
 	dst = append(dst, byte(len(m.Packets)))
@@ -101,7 +118,7 @@ func DecodeAudioMessage(msg []byte) (AudioMessage, error) {
 	if len(msg) == 0 {
 		return AudioMessage{}, fmt.Errorf("empty audio message")
 	}
-	if msg[0] != MsgAudio {
+	if msg[0] != MsgAudio && msg[0] != MsgAudioResend {
 		return AudioMessage{}, fmt.Errorf("unknown audio message type 0x%02x", msg[0])
 	}
 	if len(msg) < AudioHeaderSize {
@@ -119,6 +136,7 @@ func DecodeAudioMessage(msg []byte) (AudioMessage, error) {
 		Seq:       binary.LittleEndian.Uint16(msg[1:]),
 		Timestamp: binary.LittleEndian.Uint32(msg[3:]),
 		Packets:   make([]AudioPacket, count),
+		Resend:    msg[0] == MsgAudioResend,
 	}
 	at := body
 	for i := range m.Packets {

@@ -34,6 +34,11 @@ func TestAudioMessageFraming(t *testing.T) {
 			t.Errorf("packet %d decoded as %+v, want %+v", i, got.Packets[i], p)
 		}
 	}
+	// A resend is the same layout under its own type.
+	resend := AppendAudioMessage(nil, AudioMessage{Seq: 1, Timestamp: 2, Packets: m.Packets[:1], Resend: true})
+	if r, err := DecodeAudioMessage(resend); err != nil || resend[0] != MsgAudioResend || !r.Resend || len(r.Packets) != 1 {
+		t.Errorf("resend % x decoded as %+v, %v", resend, r, err)
+	}
 	// The copy of the packet before starts its own length earlier.
 	if ts := got.PacketTimestamp(1); ts != 0x01020304-720 {
 		t.Errorf("packet 1 starts at %d, want %d", ts, 0x01020304-720)
@@ -78,6 +83,7 @@ func FuzzDecodeAudioMessage(f *testing.F) {
 	f.Add(AppendAudioMessage(nil, AudioMessage{Seq: 0xffff, Timestamp: 0xffffffff, Packets: []AudioPacket{
 		{720, []byte{0xfc, 0xff}}, {840, []byte{0xfc}}, {840, []byte{1, 2, 3}}}}))
 	f.Add([]byte{MsgAudio, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 1})
+	f.Add(AppendAudioMessage(nil, AudioMessage{Seq: 9, Timestamp: 840, Packets: []AudioPacket{{840, []byte{0xfc, 1}}}, Resend: true}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		m, err := DecodeAudioMessage(msg)
@@ -128,26 +134,44 @@ func TestAudioChannelOnlyWhenAsked(t *testing.T) {
 	audio := make([]int16, 2*800) // one frame of sound at 60 fps: 16.7 ms
 	// A clean link gets the new packet alone; once the page's receiver
 	// report says it lost sound, its messages carry copies too.
-	plainMsgs := receiveAudio(t, h, fast, frame, audio, info, 3)
+	plainMsgs, resends := receiveAudio(t, h, fast, frame, audio, info, 3)
 	for i, m := range plainMsgs {
 		if len(m.Packets) != 1 {
 			t.Errorf("clean link, message %d: %d packets, want the new one alone", i, len(m.Packets))
 		}
 	}
+	if len(resends) > 0 {
+		t.Errorf("clean link: %d resends", len(resends))
+	}
 	fast.peer.rate.setAudioLoss(fractionLostScale/20, time.Now()) // 5 %
-	msgs := receiveAudio(t, h, fast, frame, audio, info, 5)
+	msgs, resends := receiveAudio(t, h, fast, frame, audio, info, 5)
 	first := msgs[0]
+	// Each packet also goes again alone, AudioResendDelay later.
+	if len(resends) < len(msgs)-2 {
+		t.Errorf("lossy link: %d resends for %d messages", len(resends), len(msgs))
+	}
+	for _, r := range resends {
+		i := int(r.Seq - first.Seq)
+		if len(r.Packets) != 1 || i < 0 || i >= len(msgs) {
+			continue // a resend of a message before the ones kept
+		}
+		if r.Timestamp != msgs[i].Timestamp || !bytes.Equal(r.Packets[0].Opus, msgs[i].Packets[0].Opus) {
+			t.Errorf("the resend of seq %d is not its packet", r.Seq)
+		}
+	}
 	// The channel may drop packets (no retransmits) but loopback does not:
 	// consecutive numbers, each packet an emulated frame's whole 2.5 ms
-	// frames (6 or 7 of the 6.67 a 60 fps frame has), starting where the one
+	// frames (6 or 7 of the 6.67 a 60 fps frame has, when the writer keeps
+	// up with the test's frames), starting where the one
 	// before ended; each message carries the packets of the ones before too.
 	ts := first.Timestamp
 	for i, m := range msgs {
 		if m.Seq != first.Seq+uint16(i) || m.Timestamp != ts {
 			t.Errorf("message %d: seq %d ts %d, want seq %d ts %d", i, m.Seq, m.Timestamp, first.Seq+uint16(i), ts)
 		}
-		if s := m.Packets[0].Samples; s != 6*opusFrameSize && s != 7*opusFrameSize {
-			t.Errorf("message %d: a packet of %d samples, want %d or %d", i, s, 6*opusFrameSize, 7*opusFrameSize)
+		// 6 or 7 frames when the writer keeps up; whole frames, at most a packet's worth, when frames pile up.
+		if s := m.Packets[0].Samples; s%opusFrameSize != 0 || s > maxOpusFramesPerPacket*opusFrameSize {
+			t.Errorf("message %d: a packet of %d samples, want whole %d-sample frames, at most %d", i, s, opusFrameSize, maxOpusFramesPerPacket)
 		}
 		ts = m.Timestamp + uint32(m.Packets[0].Samples)
 		if want := min(i, AudioRedundancy) + 1; i > 0 && len(m.Packets) < want {
@@ -169,13 +193,13 @@ func TestAudioChannelOnlyWhenAsked(t *testing.T) {
 	}
 }
 
-// receiveAudio writes frames until v got n audio messages, and decodes them.
-func receiveAudio(t *testing.T, h *Hub, v *viewer, frame *image.RGBA, audio []int16, info emu.Info, n int) []AudioMessage {
+// receiveAudio writes frames until v got n audio messages (resends apart),
+// and decodes them.
+func receiveAudio(t *testing.T, h *Hub, v *viewer, frame *image.RGBA, audio []int16, info emu.Info, n int) (msgs, resends []AudioMessage) {
 	t.Helper()
 	for len(v.audioMsgs) > 0 {
 		<-v.audioMsgs // sent before: the test wants what comes from now on
 	}
-	var msgs []AudioMessage
 	deadline := time.After(10 * time.Second)
 	for len(msgs) < n {
 		h.WriteFrame(frame, audio, info)
@@ -185,11 +209,15 @@ func receiveAudio(t *testing.T, h *Hub, v *viewer, frame *image.RGBA, audio []in
 			if err != nil {
 				t.Fatal(err)
 			}
-			msgs = append(msgs, m)
+			if m.Resend {
+				resends = append(resends, m)
+			} else {
+				msgs = append(msgs, m)
+			}
 		case <-time.After(17 * time.Millisecond):
 		case <-deadline:
 			t.Fatalf("%d audio messages in 10 s", len(msgs))
 		}
 	}
-	return msgs
+	return msgs, resends
 }

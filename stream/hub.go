@@ -90,7 +90,12 @@ type Hub struct {
 	audioMsg []byte // the message being sent, the new packet alone; writer goroutine
 	// audioMsgCopies is the same with the copies, for peers whose link loses sound; writer goroutine.
 	audioMsgCopies []byte
-	audioOut       []audioDest // peers with an open audio channel, gathered per packet; writer goroutine
+	// The resend of the newest packet to those peers, AudioResendDelay
+	// later: the message, who gets it, and the writer's timer for it.
+	resendMsg   []byte
+	resendTo    []*Peer
+	resendTimer *time.Timer
+	audioOut    []audioDest // peers with an open audio channel, gathered per packet; writer goroutine
 
 	mu     sync.Mutex
 	peers  map[*Peer]struct{}

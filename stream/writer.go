@@ -150,6 +150,13 @@ func (h *Hub) writer(w, prev *writerRun) {
 		<-prev.done
 	}
 	defer func() { h.pcm = h.pcm[:0] }() // a partial Opus frame is stale by the next viewer
+	h.resendTimer = time.NewTimer(AudioResendDelay)
+	h.resendTimer.Stop()
+	defer func() {
+		h.resendTimer.Stop()
+		clear(h.resendTo) // no peer kept alive by the writer
+		h.resendTo = h.resendTo[:0]
+	}()
 	var (
 		frame *image.RGBA
 		spare []int16
@@ -158,6 +165,9 @@ func (h *Hub) writer(w, prev *writerRun) {
 		select {
 		case <-w.stop:
 			return
+		case <-h.resendTimer.C:
+			h.resendAudio()
+			continue
 		case <-h.wake:
 		}
 		select {
@@ -270,6 +280,11 @@ func (h *Hub) sendAudioChannels(packet AudioPacket) {
 		}
 	}
 	h.mu.Unlock()
+	// A resend still due (the writer was busy past its time) goes first.
+	h.resendTimer.Stop()
+	if len(h.resendTo) > 0 {
+		h.resendAudio()
+	}
 	var plain, withCopies []byte // each built when a peer first needs it
 	for _, d := range h.audioOut {
 		if d.peer.audioDC.BufferedAmount() > audioMaxBuffered {
@@ -291,9 +306,31 @@ func (h *Hub) sendAudioChannels(packet AudioPacket) {
 		if err := d.peer.audioDC.Send(msg); err != nil {
 			h.log.Debug("audio channel send", "err", err)
 		}
+		if d.copies {
+			h.resendTo = append(h.resendTo, d.peer)
+		}
 	}
 	clear(h.audioOut) // no peer kept alive by the writer
+	if len(h.resendTo) > 0 {
+		h.resendMsg = AppendAudioMessage(h.resendMsg[:0], AudioMessage{Seq: seq, Timestamp: ts, Packets: h.audioPrev[:1], Resend: true})
+		h.resendTimer.Reset(AudioResendDelay)
+	}
 	// The packets are kept whether or not anyone listens: the numbering goes on regardless.
+}
+
+// resendAudio sends the newest packet again to the peers whose links lose
+// sound (MsgAudioResend). Writer goroutine, on its timer.
+func (h *Hub) resendAudio() {
+	for _, p := range h.resendTo {
+		if p.audioDC.ReadyState() != webrtc.DataChannelStateOpen || p.audioDC.BufferedAmount() > audioMaxBuffered {
+			continue
+		}
+		if err := p.audioDC.Send(h.resendMsg); err != nil {
+			h.log.Debug("audio channel resend", "err", err)
+		}
+	}
+	clear(h.resendTo)
+	h.resendTo = h.resendTo[:0]
 }
 
 // audioDest is a peer the writer sends the newest sound to, and whether its
