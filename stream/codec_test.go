@@ -284,6 +284,36 @@ func noisyPattern(img *image.RGBA, n, amp int, r *rand.Rand) {
 	}
 }
 
+// A forced keyframe of a busy picture at a low rate stays a few frames'
+// worth (vp8MaxIntraPct), not the 30-45 KB it was uncapped: on a capped link
+// it must fit the router's queue.
+func TestVP8KeyframeCapped(t *testing.T) {
+	const kbps = 500
+	enc, err := NewVP8Encoder(testWidth, testHeight, testFPS, kbps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	pictures := busyFrames(16, 255) // noise over the whole range: the worst case
+	frameBytes := kbps * 1000 / 8 / int(testFPS)
+	for n := 0; n < 90; n++ {
+		data, key, err := enc.Encode(pictures[n%len(pictures)], n == 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 60 {
+			if !key {
+				t.Fatal("the forced frame is no keyframe")
+			}
+			// The cap is a target: allow the rate control's overshoot on noise.
+			if limit := 2 * vp8MaxIntraPct / 100 * frameBytes; len(data) > limit {
+				t.Errorf("a keyframe of noise at %d kbit/s is %d bytes; want at most %d (%d%% of a %d-byte frame, twice over)",
+					kbps, len(data), limit, vp8MaxIntraPct, frameBytes)
+			}
+		}
+	}
+}
+
 // Lowering the target on a running encoder makes its frames smaller (in
 // aggregate: CBR spreads the bits) with no keyframe, no new stream, and
 // raising it again brings the size back.

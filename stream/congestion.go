@@ -413,3 +413,53 @@ func hasExtension(info *interceptor.StreamInfo, uri string) bool {
 	}
 	return false
 }
+
+// Frame thinning. Congestion control sets the encoder's target, but a busy
+// picture at VP8's highest quantizer has a floor: full-screen noise at
+// 256x240 stays about 2.4 KB a frame, 1.2 Mbit/s at 60 fps, whatever the
+// target. Under a lower link rate the encoder then overshoots for good, the
+// router's queue overflows, and the picture freezes again and again. So when
+// the delta frames, sent at every frame, would come to more than the target
+// (by thinSlack), only one frame in n is encoded, n up to maxThinning; the
+// encoder's clock runs on (it counts frames), so each sent frame keeps its
+// budget and the rate falls by n. A viewer joining never waits for it.
+const (
+	maxThinning = 4   // 15 fps at 60: below it a game is no longer playable anyway
+	thinSlack   = 1.2 // an overshoot CBR takes up by itself
+	thinWeight  = 0.1 // of a new delta frame in the running average of their sizes
+)
+
+// thinning is the writer goroutine's frame thinning state.
+type thinning struct {
+	every   int           // encode one frame in every (1: all)
+	skipped int           // frames skipped since the last encode
+	carry   time.Duration // their RTP time, for the next frame sent
+	avg     float64       // running average of a delta frame's bytes; 0: none yet
+}
+
+// skip reports whether to skip this frame; joining (a viewer waits for its
+// keyframe) never skips.
+func (t *thinning) skip(joining bool) bool {
+	if joining || t.every <= 1 || t.skipped+1 >= t.every {
+		t.skipped = 0
+		return false
+	}
+	t.skipped++
+	return true
+}
+
+// measure takes a delta frame's size and the encoder's target, and returns
+// the thinning before and after.
+func (t *thinning) measure(bytes int, fps float64, targetKbps int) (before, after int) {
+	before = max(1, t.every)
+	if t.avg == 0 {
+		t.avg = float64(bytes)
+	} else {
+		t.avg += thinWeight * (float64(bytes) - t.avg)
+	}
+	// The rate if every frame were sent (the encoder's budget per frame is
+	// the same whether or not frames are skipped).
+	full := t.avg * 8 * fps / bitsPerKbit
+	t.every = max(1, min(maxThinning, int(math.Ceil(full/(thinSlack*float64(targetKbps))))))
+	return before, t.every
+}

@@ -664,3 +664,54 @@ func TestRateCappedLinkLowersVideoKbps(t *testing.T) {
 	t.Logf("under the %d kbps cap after %v: %d kbps; GCC: %v; relay dropped %d packets",
 		capKbps, time.Since(start).Round(time.Millisecond), h.VideoKbps(), stats, relay.dropped.Load())
 }
+
+// Thinning: delta frames that would overshoot the target at every frame make
+// the writer send one in n (up to maxThinning), and a frame that fits brings
+// every frame back; a joining viewer's frame is never skipped.
+func TestThinningFollowsWhatTheEncoderCanReach(t *testing.T) {
+	const fps = 60
+	for _, tc := range []struct {
+		bytes, kbps, every int
+	}{
+		{2400, 1500, 1}, // 1152 kbit/s fits 1500
+		{2400, 500, 2},  // twice over: every second frame
+		{2400, 280, 4},  // four times over
+		{2400, 150, 4},  // no fewer than 15 fps
+		{1000, 500, 1},  // CBR at its target
+	} {
+		var th thinning
+		for i := 0; i < 100; i++ {
+			th.measure(tc.bytes, fps, tc.kbps)
+		}
+		if th.every != tc.every {
+			t.Errorf("%d-byte frames at %d kbit/s: one frame in %d, want %d", tc.bytes, tc.kbps, th.every, tc.every)
+		}
+		sent := 0
+		for i := 0; i < 60; i++ {
+			if !th.skip(false) {
+				sent++
+			}
+		}
+		if sent != 60/tc.every {
+			t.Errorf("%d-byte frames at %d kbit/s: %d of 60 frames sent, want %d", tc.bytes, tc.kbps, sent, 60/tc.every)
+		}
+	}
+	th := thinning{every: 4}
+	for i := 0; i < 8; i++ {
+		if th.skip(true) {
+			t.Fatal("a frame a joining viewer waits for was skipped")
+		}
+	}
+	// The picture calms down: the average follows, and every frame goes again.
+	th = thinning{}
+	for i := 0; i < 100; i++ {
+		th.measure(2400, fps, 500)
+	}
+	var before, after int
+	for i := 0; i < 100; i++ {
+		before, after = th.measure(600, fps, 500)
+	}
+	if before != 1 || after != 1 {
+		t.Errorf("after calm frames: one in %d (was %d), want every frame", after, before)
+	}
+}

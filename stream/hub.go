@@ -83,6 +83,7 @@ type Hub struct {
 	videoKbps atomic.Int32 // the VP8 encoder's current target, kbit/s
 
 	keys      keyframeGate // join: next frame is a keyframe; PLI/FIR: throttled
+	thin      thinning     // fewer frames when the encoder cannot get down to the target; writer goroutine
 	connected atomic.Int32
 
 	audioSeq uint16 // audio data channel sequence number; writer goroutine

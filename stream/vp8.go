@@ -54,7 +54,7 @@ static vpx_codec_err_t cp_vp8_set_bitrate(cp_vp8 *e, unsigned int kbps) {
 }
 
 // cp_vp8_tune applies the realtime controls; *which names the one that failed.
-static vpx_codec_err_t cp_vp8_tune(cp_vp8 *e, int cpu_used, unsigned int static_threshold, const char **which) {
+static vpx_codec_err_t cp_vp8_tune(cp_vp8 *e, int cpu_used, unsigned int static_threshold, unsigned int max_intra_pct, const char **which) {
 	vpx_codec_err_t err;
 	*which = "VP8E_SET_CPUUSED";
 	if ((err = vpx_codec_control(&e->ctx, VP8E_SET_CPUUSED, cpu_used)) != VPX_CODEC_OK) return err;
@@ -62,6 +62,8 @@ static vpx_codec_err_t cp_vp8_tune(cp_vp8 *e, int cpu_used, unsigned int static_
 	if ((err = vpx_codec_control(&e->ctx, VP8E_SET_NOISE_SENSITIVITY, 0u)) != VPX_CODEC_OK) return err;
 	*which = "VP8E_SET_STATIC_THRESHOLD";
 	if ((err = vpx_codec_control(&e->ctx, VP8E_SET_STATIC_THRESHOLD, static_threshold)) != VPX_CODEC_OK) return err;
+	*which = "VP8E_SET_MAX_INTRA_BITRATE_PCT";
+	if ((err = vpx_codec_control(&e->ctx, VP8E_SET_MAX_INTRA_BITRATE_PCT, max_intra_pct)) != VPX_CODEC_OK) return err;
 	*which = "VP8E_SET_TOKEN_PARTITIONS";
 	if ((err = vpx_codec_control(&e->ctx, VP8E_SET_TOKEN_PARTITIONS, (int)VP8_ONE_TOKENPARTITION)) != VPX_CODEC_OK) return err;
 	*which = "";
@@ -141,6 +143,14 @@ const (
 	vp8Timebase        = 90000 // pts units per second (the RTP video clock)
 	vp8MaxDimension    = 16383 // 14 bits in the VP8 frame header
 	vp8MaxQuantizer    = 63    // libvpx's highest
+	// vp8MaxIntraPct caps a keyframe at this share of the average frame's
+	// bytes at the target rate (VP8E_SET_MAX_INTRA_BITRATE_PCT; WebRTC's
+	// floor too): 3 frames, 50 ms of the rate at 60 fps. Uncapped, a keyframe
+	// of a busy picture at 500 kbit/s was 32-46 KB, 300 ms of a 1 Mbit/s link:
+	// it overflowed a home router's queue, the loss asked for the next
+	// keyframe, and the picture froze again and again. Capped, 3-12 KB; the
+	// frames after it bring the detail back.
+	vp8MaxIntraPct = 300
 )
 
 // VP8Encoder encodes RGBA frames to VP8 with realtime, low-latency settings.
@@ -220,7 +230,7 @@ func NewVP8Encoder(width, height int, fps float64, bitrateKbps int) (*VP8Encoder
 		return nil, fmt.Errorf("vp8: encoder init: %s", msg)
 	}
 	var which *C.char
-	if rc := C.cp_vp8_tune(enc, vp8CPUUsed, vp8StaticThreshold, &which); rc != C.VPX_CODEC_OK {
+	if rc := C.cp_vp8_tune(enc, vp8CPUUsed, vp8StaticThreshold, vp8MaxIntraPct, &which); rc != C.VPX_CODEC_OK {
 		msg := C.GoString(C.cp_vp8_error(enc))
 		C.cp_vp8_destroy(enc)
 		return nil, fmt.Errorf("vp8: %s: %s", C.GoString(which), msg)

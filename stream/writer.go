@@ -199,16 +199,29 @@ func (h *Hub) writeVideo(frame *image.RGBA, duration time.Duration, info emu.Inf
 			return
 		}
 		h.vp8, h.vp8Size = enc, size
-		h.keys.join() // a new stream starts on a keyframe
+		h.thin = thinning{} // its frames are not the old encoder's
+		h.keys.join()       // a new stream starts on a keyframe
 	}
 	now := time.Now()
 	h.adaptVideoRate(now)
+	if h.thin.skip(h.keys.joining()) {
+		h.thin.carry += duration // the next frame sent spans this one's time too
+		return
+	}
+	duration += h.thin.carry
+	h.thin.carry = 0
 	data, key, err := h.vp8.Encode(frame, h.keys.take(now))
 	if err != nil {
 		h.log.Error("VP8 encode failed", "err", err)
 		return
 	}
 	h.keys.encoded(now, key)
+	if !key {
+		if before, after := h.thin.measure(len(data), info.FPS, h.vp8.Bitrate()); before != after {
+			h.log.Info("video frame rate follows the link", "fps", info.FPS/float64(after), "was", info.FPS/float64(before),
+				"kbps", h.vp8.Bitrate())
+		}
+	}
 	if err := h.video.WriteSample(media.Sample{Data: data, Duration: duration}); err != nil && !errors.Is(err, net.ErrClosed) {
 		h.log.Debug("video write", "err", err)
 	}
