@@ -7,7 +7,20 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"couchplay/internal/vp8dec"
 )
+
+// newYUVPlanes allocates Go-owned planes for the tests and benchmarks (the
+// encoder writes into C memory instead).
+func newYUVPlanes(width, height int) yuvPlanes {
+	cw, ch := (width+1)/2, (height+1)/2
+	return yuvPlanes{
+		Width: width, Height: height,
+		Y: make([]byte, width*height), U: make([]byte, cw*ch), V: make([]byte, cw*ch),
+		YStride: width, UVStride: cw,
+	}
+}
 
 const (
 	testWidth  = 256
@@ -194,11 +207,11 @@ func TestVP8DecodesToColour(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer enc.Close()
-	dec, err := newVP8Decoder()
+	dec, err := vp8dec.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dec.close()
+	defer dec.Close()
 	colours := []struct {
 		c       color.RGBA
 		y, u, v byte
@@ -217,17 +230,17 @@ func TestVP8DecodesToColour(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pic, err := dec.decode(data)
+			pic, err := dec.Decode(data)
 			if err != nil {
 				t.Fatalf("colour %d frame %d: %v", i, rep, err)
 			}
-			if pic.Width != testWidth || pic.Height != testHeight {
-				t.Fatalf("decoded %dx%d", pic.Width, pic.Height)
+			if size := pic.Rect.Size(); size.X != testWidth || size.Y != testHeight {
+				t.Fatalf("decoded %v", size)
 			}
 			for _, p := range []image.Point{{0, 0}, {128, 120}, {255, 239}} {
-				y := pic.Y[p.Y*pic.YStride+p.X]
-				u := pic.U[p.Y/2*pic.UVStride+p.X/2]
-				v := pic.V[p.Y/2*pic.UVStride+p.X/2]
+				y := pic.Y[pic.YOffset(p.X, p.Y)]
+				u := pic.Cb[pic.COffset(p.X, p.Y)]
+				v := pic.Cr[pic.COffset(p.X, p.Y)]
 				if absDiff(y, want.y) > tolerance || absDiff(u, want.u) > tolerance || absDiff(v, want.v) > tolerance {
 					t.Fatalf("colour %v frame %d at %v: YUV %d,%d,%d, want %d,%d,%d", want.c, rep, p, y, u, v, want.y, want.u, want.v)
 				}

@@ -18,9 +18,7 @@ package stream
 #include <stdlib.h>
 #include <string.h>
 #include <vpx/vpx_encoder.h>
-#include <vpx/vpx_decoder.h>
 #include <vpx/vp8cx.h>
-#include <vpx/vp8dx.h>
 
 // cp_vp8 is the C-owned encoder state: libvpx keeps pointers into ctx and img,
 // so neither may live in Go memory.
@@ -99,29 +97,6 @@ static void cp_vp8_destroy(cp_vp8 *e) {
 	if (e->inited) vpx_codec_destroy(&e->ctx);
 	if (e->img) vpx_img_free(e->img);
 	free(e);
-}
-
-// The decoder exists so tests can check what a browser would see.
-static vpx_codec_ctx_t *cp_vp8dec_new(void) {
-	vpx_codec_ctx_t *ctx = calloc(1, sizeof(*ctx));
-	if (ctx && vpx_codec_dec_init(ctx, vpx_codec_vp8_dx(), NULL, 0) != VPX_CODEC_OK) {
-		free(ctx);
-		return NULL;
-	}
-	return ctx;
-}
-
-// cp_vp8dec_decode decodes one frame and returns its picture (owned by the
-// decoder until the next call), or NULL.
-static vpx_image_t *cp_vp8dec_decode(vpx_codec_ctx_t *ctx, const unsigned char *data, unsigned int size) {
-	if (vpx_codec_decode(ctx, data, size, NULL, 0) != VPX_CODEC_OK) return NULL;
-	vpx_codec_iter_t iter = NULL;
-	return vpx_codec_get_frame(ctx, &iter);
-}
-
-static void cp_vp8dec_free(vpx_codec_ctx_t *ctx) {
-	vpx_codec_destroy(ctx);
-	free(ctx);
 }
 */
 import "C"
@@ -340,50 +315,4 @@ func (e *VP8Encoder) Close() {
 	C.cp_vp8_destroy(e.enc)
 	e.enc = nil
 	e.planes = yuvPlanes{}
-}
-
-// vp8Decoder decodes VP8 frames; tests use it to check the encoder's output
-// the way a receiver would.
-type vp8Decoder struct {
-	ctx *C.vpx_codec_ctx_t
-}
-
-func newVP8Decoder() (*vp8Decoder, error) {
-	ctx := C.cp_vp8dec_new()
-	if ctx == nil {
-		return nil, errors.New("vp8: decoder init failed")
-	}
-	return &vp8Decoder{ctx: ctx}, nil
-}
-
-// decode decodes one frame and returns a copy of its I420 planes.
-func (d *vp8Decoder) decode(frame []byte) (yuvPlanes, error) {
-	if len(frame) == 0 {
-		return yuvPlanes{}, errors.New("vp8: empty frame")
-	}
-	cdata := C.CBytes(frame)
-	defer C.free(cdata)
-	img := C.cp_vp8dec_decode(d.ctx, (*C.uchar)(cdata), C.uint(len(frame)))
-	if img == nil {
-		return yuvPlanes{}, fmt.Errorf("vp8: decode: %s", C.GoString(C.vpx_codec_error(d.ctx)))
-	}
-	w, h := int(img.d_w), int(img.d_h)
-	src := imagePlanes(img, w, h)
-	out := newYUVPlanes(w, h)
-	cw, ch := (w+1)/2, (h+1)/2
-	for y := 0; y < h; y++ {
-		copy(out.Y[y*out.YStride:y*out.YStride+w], src.Y[y*src.YStride:])
-	}
-	for y := 0; y < ch; y++ {
-		copy(out.U[y*out.UVStride:y*out.UVStride+cw], src.U[y*src.UVStride:])
-		copy(out.V[y*out.UVStride:y*out.UVStride+cw], src.V[y*src.UVStride:])
-	}
-	return out, nil
-}
-
-func (d *vp8Decoder) close() {
-	if d.ctx != nil {
-		C.cp_vp8dec_free(d.ctx)
-		d.ctx = nil
-	}
 }

@@ -22,17 +22,6 @@ const (
 	crR, crG, crB = 28784, 24103, 4681 // Cr = 128 + (crR R - crG G - crB B)
 )
 
-// newYUVPlanes allocates Go-owned planes (used by tests and benchmarks; the
-// encoder writes into C memory instead).
-func newYUVPlanes(width, height int) yuvPlanes {
-	cw, ch := (width+1)/2, (height+1)/2
-	return yuvPlanes{
-		Width: width, Height: height,
-		Y: make([]byte, width*height), U: make([]byte, cw*ch), V: make([]byte, cw*ch),
-		YStride: width, UVStride: cw,
-	}
-}
-
 // rgbaToI420 converts src (alpha ignored) into dst, which must have src's
 // size. Each chroma sample is computed from the average of its 2x2 block of
 // pixels (edge pixels repeat on odd sizes). It allocates nothing.
