@@ -20,9 +20,9 @@ import (
 // Nothing is lost to a dropped response: every message the host sends has a
 // "seq" (1, 2, …), and a recv with ack=N (the highest seq the client has
 // handled; 0 at first) gets what follows N, again if need be: the host keeps
-// what it sent until a later recv acknowledges it. A recv without ack (an
-// older page) takes messages off the queue as before. A send with seq=N (1, 2,
-// … per session) is applied once: a retry of one that arrived is ignored.
+// what it sent until a later recv acknowledges it; a recv without ack is
+// refused (400). A send with seq=N (1, 2, … per session) is applied once: a
+// retry of one that arrived is ignored.
 const (
 	pollWait = 25 * time.Second // a recv answers with [] after this, under common proxy timeouts (60 s)
 	pollIdle = 30 * time.Second // a session with no recv for this long has gone away
@@ -175,7 +175,10 @@ func (s *Server) handlePollSend(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handlePollRecv(w http.ResponseWriter, r *http.Request) {
-	ack, acking, err := parseSeq(r, "ack")
+	ack, given, err := parseSeq(r, "ack")
+	if err == nil && !given {
+		err = errors.New("recv needs ack: the highest seq handled, 0 at first")
+	}
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorMessage(CodeBadMessage, err.Error()))
 		return
@@ -204,13 +207,11 @@ func (s *Server) handlePollRecv(w http.ResponseWriter, r *http.Request) {
 	ss := ps.ss
 	// What the client has not acknowledged is sent again before anything new.
 	ps.mu.Lock()
-	if acking {
-		i := 0
-		for i < len(ps.pending) && ps.pending[i].Seq <= ack {
-			i++
-		}
-		ps.pending = ps.pending[i:]
+	i := 0
+	for i < len(ps.pending) && ps.pending[i].Seq <= ack {
+		i++
 	}
+	ps.pending = ps.pending[i:]
 	batch := append([]Message(nil), ps.pending...)
 	ps.mu.Unlock()
 
@@ -258,7 +259,7 @@ func (s *Server) handlePollRecv(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if acking && len(fresh) > 0 {
+	if len(fresh) > 0 {
 		ps.mu.Lock()
 		ps.pending = append(ps.pending, fresh...) // until a later recv acknowledges them
 		ps.mu.Unlock()
@@ -267,9 +268,9 @@ func (s *Server) handlePollRecv(w http.ResponseWriter, r *http.Request) {
 	ended := finished() || (isDone(ss) && len(ss.send) == 0)
 	if ended {
 		ss.finish()
-		if !acking || len(batch) == 0 {
+		if len(batch) == 0 {
 			// Forget it before answering, so the client's next request already
-			// sees 410. With ack, only once the last messages are acknowledged.
+			// sees 410: only once the last messages are acknowledged.
 			s.endPoll(ps.id)
 		}
 	}

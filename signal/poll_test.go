@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ type pollClient struct {
 	base    string
 	session string
 	queue   []Message
+	acked   uint64 // the highest seq received, sent as ack
 }
 
 func openPoll(t *testing.T, h *testHost) *pollClient {
@@ -49,10 +51,15 @@ func (c *pollClient) send(body string) {
 	}
 }
 
-// recv does one long-poll and returns its status and messages.
+// recv does one long-poll as the page does (ack: the highest seq handled so
+// far) and returns its status and messages.
 func (c *pollClient) recv(ctx context.Context) (int, []Message) {
 	c.t.Helper()
-	return c.recvQuery(ctx, "")
+	status, batch := c.recvQuery(ctx, "&ack="+strconv.FormatUint(c.acked, 10))
+	for _, m := range batch {
+		c.acked = max(c.acked, m.Seq)
+	}
+	return status, batch
 }
 
 // recvQuery is one long-poll with extra query parameters ("&ack=N").
@@ -200,5 +207,25 @@ func TestReconnectGetsTheSameSlot(t *testing.T) {
 	}
 	if m := next(t, ctx, back, TypeError); m.Code != CodeReplaced {
 		t.Fatalf("replaced connection got %+v", m)
+	}
+}
+
+// A recv must say what it has handled (ack=N, 0 at first): without it the
+// host could not tell what to send again, so it is refused.
+func TestPollRecvNeedsAck(t *testing.T) {
+	h := startHost(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := openPoll(t, h)
+	if status, _ := c.recvQuery(ctx, ""); status != http.StatusBadRequest {
+		t.Fatalf("recv without ack: status %d, want 400", status)
+	}
+	if status, _ := c.recvQuery(ctx, "&ack=x"); status != http.StatusBadRequest {
+		t.Fatalf("recv with ack=x: status %d, want 400", status)
+	}
+	// The session is still there for a proper recv.
+	c.send(`{"type":"teleport"}`)
+	if m := c.next(ctx, TypeError); m.Code != CodeUnknownType {
+		t.Fatalf("after the refused recvs: %+v", m)
 	}
 }
