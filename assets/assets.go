@@ -8,7 +8,8 @@ import "embed"
 // (one a concern: page.js the constants and session state, signalling.js,
 // rtc.js, media.js, view.js, input.js, pad.js, sound.js, games.js,
 // code-prompt.js, overlay.js, leaving.js, test-hooks.js), the AudioWorklet
-// module audio-worklet.js (which imports the jitter buffer jitter.js),
+// module audio-worklet.js (which imports the jitter buffer jitter.js and its
+// loss concealment conceal.js),
 // style.css and the icon at the root. All URLs inside are relative, so the
 // client works under a proxy sub-path. No build step: browsers load the
 // modules as they are.

@@ -36,11 +36,13 @@
 // Concealment: when the queue runs dry, or a packet is missing from the media
 // timeline (lost on the unordered, no-retransmit channel), it does not play
 // silence: it repeats the last pitch period of what it played (found by
-// autocorrelation in the last ~10 ms), fading it out over CONCEAL_FADE_S, and
+// autocorrelation in the last ~10 ms; conceal.js), fading it out over 20 ms, and
 // crossfades back into the real sound when that comes. A missing packet is
 // concealed in its place, so the timeline stays whole; after a dry spell the
 // delay grows only by what the target did, and the rest of the wait is cut
 // from the start of the sound that comes (the concealment stood in for it).
+
+import { Concealer, fadeIn } from './conceal.js';
 
 export const QUANTUM_FRAMES = 128; // the Web Audio render quantum
 
@@ -94,124 +96,16 @@ const STALL_S = 0.1; // dry this long: a stall, not jitter; the next packet star
 // still (a paused game) or jumped. The transit statistics start over.
 const CLOCK_JUMP_S = MAX_TARGET_S + CAP_MARGIN_S;
 
-// Concealment.
-const CONCEAL_FADE_S = 0.02; // what stands in for missing sound fades out over this
+// Concealment (conceal.js makes the stand-in).
 // A stand-in this long is heard as a gap (by then it has faded by 6 dB);
 // a shorter one carries the sound on with little change.
 const AUDIBLE_S = 0.01;
 const CROSSFADE_S = 0.0025; // back into the real sound, or out of a dropped stretch
-const PERIOD_MIN_S = 0.0025; // pitch periods searched, 400..100 Hz (multiples of higher pitches too)
-const PERIOD_MAX_S = 0.01;
-const MATCH_S = 0.0025; // the stretch compared at each candidate period
-const PERIOD_TOLERANCE = 0.02; // the longest period this close to the best match wins (less buzz)
-const PERIODIC_MIN_CORRELATION = 0.3; // below this the sound is noise-like: repeat the last PERIOD_MAX_S
-const SEAM_S = 0.001; // the step where the repetition starts is smoothed out over this
 
 const RING_FRAMES = 1 << 16; // 1.4 s: well above the cap plus the longest hole
 const RING_MASK = RING_FRAMES - 1;
 
 const State = Object.freeze({ idle: 'idle', playing: 'playing', dry: 'dry' });
-
-// The raised-cosine weight of the incoming side at frame k of an n-frame crossfade.
-const fadeIn = (k, n) => 0.5 - 0.5 * Math.cos((Math.PI * (k + 0.5)) / n);
-
-// Concealer makes the sound that stands in for missing sound: the last pitch
-// period before the end of the ring's content, repeated with a decaying gain.
-class Concealer {
-  constructor(channels, sampleRate) {
-    this.periodMin = Math.round(PERIOD_MIN_S * sampleRate);
-    this.periodMax = Math.round(PERIOD_MAX_S * sampleRate);
-    this.match = Math.round(MATCH_S * sampleRate);
-    this.seam = Math.round(SEAM_S * sampleRate);
-    this.fadeFrames = Math.round(CONCEAL_FADE_S * sampleRate);
-    const history = this.periodMax + this.match;
-    this.history = Array.from({ length: channels }, () => new Float32Array(history));
-    this.cycle = Array.from({ length: channels }, () => new Float32Array(this.periodMax));
-    this.active = false;
-    this.period = 0;
-    this.phase = 0;
-    this.made = 0; // frames made since begin
-  }
-
-  // begin prepares the repetition of what precedes ring index end (valid: how
-  // many frames before end hold sound of this stream).
-  begin(ring, end, valid) {
-    this.active = true;
-    this.phase = 0;
-    this.made = 0;
-    const hist = this.history[0].length;
-    const have = Math.min(valid, hist);
-    if (have < this.periodMin + this.match) {
-      this.period = 0; // nothing to repeat: silence
-      return;
-    }
-    for (let ch = 0; ch < ring.length; ch++) {
-      const h = this.history[ch];
-      h.fill(0);
-      for (let i = hist - have; i < hist; i++) h[i] = ring[ch][(end - hist + i) & RING_MASK];
-    }
-    const period = this.findPeriod(have);
-    this.period = period;
-    for (let ch = 0; ch < ring.length; ch++) {
-      const h = this.history[ch];
-      const c = this.cycle[ch];
-      for (let k = 0; k < period; k++) c[k] = h[hist - period + k];
-      // The repetition starts where the sound was heading (a linear
-      // prediction from its last two samples), and eases into the copy.
-      const predicted = 2 * h[hist - 1] - h[hist - 2];
-      const step = predicted - c[0];
-      const seam = Math.min(this.seam, period >> 1);
-      for (let k = 0; k < seam; k++) c[k] += step * (1 - k / seam);
-    }
-  }
-
-  // findPeriod is the repetition length that best continues the history: the
-  // lag whose stretch best matches the last MATCH_S (normalised correlation).
-  findPeriod(have) {
-    const hist = this.history[0].length;
-    const maxLag = Math.min(this.periodMax, have - this.match);
-    const from = hist - this.match;
-    let energy = 0;
-    for (const h of this.history) for (let i = from; i < hist; i++) energy += h[i] * h[i];
-    if (energy === 0) return maxLag;
-    const scores = new Float64Array(maxLag + 1);
-    let best = -Infinity;
-    for (let lag = this.periodMin; lag <= maxLag; lag++) {
-      let dot = 0;
-      let lagEnergy = 0;
-      for (const h of this.history) {
-        for (let i = from; i < hist; i++) {
-          const x = h[i - lag];
-          dot += h[i] * x;
-          lagEnergy += x * x;
-        }
-      }
-      scores[lag] = lagEnergy > 0 ? dot / Math.sqrt(energy * lagEnergy) : 0;
-      best = Math.max(best, scores[lag]);
-    }
-    if (best < PERIODIC_MIN_CORRELATION) return maxLag;
-    for (let lag = maxLag; lag >= this.periodMin; lag--) {
-      if (scores[lag] >= best - PERIOD_TOLERANCE) return lag;
-    }
-    return maxLag;
-  }
-
-  // gain is the concealment's level at its frame t: 1 fading to 0.
-  gain(t) {
-    return t < this.fadeFrames ? 0.5 + 0.5 * Math.cos((Math.PI * t) / this.fadeFrames) : 0;
-  }
-
-  // sample is the next frame's value on channel ch; advance moves on a frame.
-  sample(ch) {
-    if (!this.period || this.made >= this.fadeFrames) return 0;
-    return this.cycle[ch][this.phase] * this.gain(this.made);
-  }
-
-  advance() {
-    this.made++;
-    if (this.period && ++this.phase >= this.period) this.phase = 0;
-  }
-}
 
 // JitterBuffer: push() what the decoder gives, pull() what the output needs.
 // Times are seconds: mediaTime on the host's clock (the packet timestamp),
@@ -229,7 +123,7 @@ export class JitterBuffer {
     this.maxGrowth = frames(MAX_UNDERRUN_GROWTH_S);
     this.crossfade = frames(CROSSFADE_S);
     this.ring = Array.from({ length: channels }, () => new Float32Array(RING_FRAMES));
-    this.concealer = new Concealer(channels, sampleRate);
+    this.concealer = new Concealer(channels, sampleRate, RING_MASK);
 
     this.state = State.idle;
     this.writeEnd = 0; // frames written, ever (the ring index is writeEnd & RING_MASK)
