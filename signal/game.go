@@ -27,8 +27,7 @@ const libraryEvery = time.Second
 func (s *Server) gameInfo() *GameInfo {
 	c := s.cfg.Console
 	if c == nil {
-		g := s.cfg.Game
-		return &GameInfo{Name: g.Name, Width: g.Width, Height: g.Height, State: emu.StateRunning}
+		return &GameInfo{State: emu.StateRunning}
 	}
 	st := c.Status()
 	name := st.Info.Name

@@ -53,7 +53,7 @@ func startHTTPSHost(t *testing.T, dir string, access *room.Access) (*httpsHost, 
 	srv := New(Config{
 		Listen: "127.0.0.1:0", Version: "test", HTTPSDir: dir,
 		Client: fstest.MapFS{"index.html": {Data: []byte("<title>couchplay</title>")}},
-		Game:   core.Info(), Logger: log, Stderr: &announced,
+		Logger: log, Stderr: &announced,
 	}, hub, rm)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)

@@ -36,9 +36,9 @@ type Config struct {
 	Version        string   // reported by /healthz
 	TrustedOrigins []string // extra Origin hosts accepted on /ws (proxies that rewrite Host)
 	Client         fs.FS    // the web client (assets.Files)
-	Game           emu.Info // what runs, for the page, when there is no Console
 	// Console is the game library and commands (play, stop, reset, save
-	// states). Nil: the page can only play cfg.Game.
+	// states), and what runs now. Nil (tests of the transport alone): the
+	// page is told a game runs, nothing more, and has no library.
 	Console *emu.Console
 	Logger  *slog.Logger
 	// Stderr gets the "couchplay: serving URL" lines, verbatim, before the
