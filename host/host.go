@@ -116,7 +116,7 @@ func New(cfg Config) (*Host, error) {
 	}
 	h.srv = signal.New(signal.Config{
 		Listen: cfg.Listen, NextPorts: cfg.NextPorts, Version: cfg.Version, TrustedOrigins: cfg.TrustedOrigins,
-		Client: cfg.Client, Console: h.console, Logger: cfg.Logger, Stderr: cfg.Stderr,
+		Client: cfg.Client, Console: h.console, Logger: cfg.Logger, OnNewRoomCode: h.announceNewCode,
 		HTTPSDir: cfg.HTTPSDir,
 	}, hub, h.room)
 	return h, nil
@@ -160,6 +160,7 @@ func (h *Host) Start() error {
 		h.hub.Shutdown()
 		return err
 	}
+	h.announce()
 	if h.cfg.MDNS {
 		// Advertised once the port is known; a failure is logged, never fatal.
 		addr := h.srv.Addr()
@@ -171,6 +172,41 @@ func (h *Host) Start() error {
 	h.log.Info("game running", "game", st.Game.Name, "core", st.Game.Core,
 		"size", fmt.Sprintf("%dx%d", st.Info.Width, st.Info.Height), "fps", st.Info.FPS)
 	return nil
+}
+
+// announce prints the startup lines (DESIGN §2), verbatim, for outside tests
+// and a headless host's user: where the port moved, the HTTPS certificate's
+// fingerprint, one "serving" line per URL (with the room code in code mode),
+// then in code mode one "join" line per URL with the key (what the QR code
+// encodes).
+func (h *Host) announce() {
+	out := h.cfg.Stderr
+	if n := h.srv.PortNotice(); n != "" {
+		fmt.Fprintf(out, "couchplay: %s\n", n)
+	}
+	if fp := h.srv.Fingerprint(); fp != "" {
+		fmt.Fprintf(out, "couchplay: HTTPS certificate SHA-256 fingerprint %s\n", fp)
+	}
+	suffix := ""
+	if code := h.srv.RoomCode(); code != "" {
+		suffix = " (room code " + code + ")"
+	}
+	for _, u := range h.srv.URLs() {
+		fmt.Fprintf(out, "couchplay: serving %s%s\n", u, suffix)
+	}
+	if h.room.Access() != nil {
+		for _, u := range h.srv.JoinURLs() {
+			fmt.Fprintf(out, "couchplay: join %s\n", u)
+		}
+	}
+}
+
+// announceNewCode says, where the serving lines were, that wrong codes made
+// a new room code (signal.Config.OnNewRoomCode).
+func (h *Host) announceNewCode(code string, wrongCodes int) {
+	for _, u := range h.srv.URLs() {
+		fmt.Fprintf(h.cfg.Stderr, "couchplay: serving %s (new room code %s: someone was guessing the old one, %d wrong codes)\n", u, code, wrongCodes)
+	}
 }
 
 // Shutdown stops everything Start started, the reverse of the order it was

@@ -175,3 +175,35 @@ func TestKickMakesANewJoinKey(t *testing.T) {
 		t.Error("a second kick of slot 1 worked")
 	}
 }
+
+// The startup lines outside tests and a headless user read (DESIGN §2), in
+// their order: the fingerprint over HTTPS, one serving line per URL (with the
+// room code in code mode), then one join line per URL with the key; and the
+// line a guessed room code adds.
+func TestStartupLines(t *testing.T) {
+	var open lockedBuffer
+	h := startTestHost(t, testConfig(t, &open))
+	if want := "couchplay: serving " + h.URLs()[0] + "\n"; open.String() != want {
+		t.Errorf("open mode:\n%q\nwant\n%q", open.String(), want)
+	}
+
+	var code lockedBuffer
+	cfg := testConfig(t, &code)
+	cfg.AccessCode = true
+	cfg.HTTPSDir = filepath.Join(t.TempDir(), "https")
+	h = startTestHost(t, cfg)
+	u, c := h.srv.URLs()[0], h.room.Access().Code() // h.URLs() are the join URLs
+	if !strings.HasPrefix(u, "https://") {
+		t.Fatalf("URL %s is not HTTPS", u)
+	}
+	want := "couchplay: HTTPS certificate SHA-256 fingerprint " + h.srv.Fingerprint() + "\n" +
+		"couchplay: serving " + u + " (room code " + c + ")\n" +
+		"couchplay: join " + u + "#key=" + h.room.Access().Key() + "\n"
+	if code.String() != want {
+		t.Errorf("code mode over HTTPS:\n%q\nwant\n%q", code.String(), want)
+	}
+	h.announceNewCode("0042", 300)
+	if line := "couchplay: serving " + u + " (new room code 0042: someone was guessing the old one, 300 wrong codes)\n"; !strings.HasSuffix(code.String(), line) {
+		t.Errorf("after a guessed code: %q, want it to end with %q", code.String(), line)
+	}
+}

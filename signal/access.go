@@ -2,7 +2,6 @@ package signal
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -93,17 +92,17 @@ func (s *Server) logWrongCode(log *slog.Logger, ip, text string, args ...any) {
 	}
 }
 
-// newCodeIf announces a new room code when err says a wrong try made one
-// (someone was guessing): on stderr, like the serving line, and in the log;
-// the window shows it (RoomCode, AccessNotice).
+// newCodeIf reports a new room code when err says a wrong try made one
+// (someone was guessing): in the log, and to Config.OnNewRoomCode; the
+// window shows it (RoomCode, AccessNotice).
 func (s *Server) newCodeIf(err error) {
 	var made *room.NewCodeError
 	if !errors.As(err, &made) {
 		return
 	}
 	s.log.Warn("someone was guessing the room code: made a new one", "wrong_codes", made.Wrong)
-	for _, u := range s.urls {
-		fmt.Fprintf(s.cfg.Stderr, "couchplay: serving %s (new room code %s: someone was guessing the old one, %d wrong codes)\n", u, made.Code, made.Wrong)
+	if s.cfg.OnNewRoomCode != nil {
+		s.cfg.OnNewRoomCode(made.Code, made.Wrong)
 	}
 }
 
@@ -190,22 +189,4 @@ func (s *Server) Moved(m *room.Member) {
 			Notice: "The host moved you to the spectators."})
 	}
 	s.broadcastRoster()
-}
-
-// announce prints the startup lines (DESIGN §2): one "serving" line per URL,
-// with the room code in code mode, then in code mode one "join" line per URL
-// with the key (what the QR code encodes).
-func (s *Server) announce() {
-	suffix := ""
-	if code := s.RoomCode(); code != "" {
-		suffix = " (room code " + code + ")"
-	}
-	for _, u := range s.urls {
-		fmt.Fprintf(s.cfg.Stderr, "couchplay: serving %s%s\n", u, suffix)
-	}
-	if s.room.Access() != nil {
-		for _, u := range s.JoinURLs() {
-			fmt.Fprintf(s.cfg.Stderr, "couchplay: join %s\n", u)
-		}
-	}
 }

@@ -95,7 +95,7 @@ func addr(n, i int) string { return fmt.Sprintf("127.%d.%d.%d", n, i/250, i%250+
 func TestGuessingTheCodeFromManyAddressesOverWHEP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h := startCodeHost(t, nil)
+	h := startCodeHost(t)
 	judged := 0
 	for i := range 200 {
 		switch status := whepFrom(t, ctx, h, addr(1, i), fmt.Sprintf("Bearer %04d", i), "text/plain", "not an offer"); status {
@@ -121,7 +121,7 @@ func TestGuessingTheCodeFromManyAddressesOverWHEP(t *testing.T) {
 func TestGuessingTheCodeFromManyAddressesOverWebSockets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h := startCodeHost(t, nil)
+	h := startCodeHost(t)
 	in, c := wsTry(t, ctx, h, "", `{"type":"join","key":"`+testKey+`"}`)
 	if in.Type != TypeWelcome {
 		t.Fatalf("join with the key: %+v", in)
@@ -166,13 +166,15 @@ func TestGuessingTheCodeFromManyAddressesOverWebSockets(t *testing.T) {
 }
 
 // NewCodeAfter wrong codes in all, at the fastest pace the limits allow,
-// make a new room code: stderr says so like the serving line, and so does
-// the window's notice.
+// make a new room code: the host is told (it prints it like the serving
+// line), and so does the window's notice.
 func TestGuessingMakesANewCodeAndSaysSo(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stderr := &lockedBuffer{}
+		told := &lockedBuffer{}
 		a := room.NewAccessWith(testCode, testKey)
-		h := startBubbleHostAccess(t, func(c *Config) { c.Stderr = stderr }, a)
+		h := startBubbleHostAccess(t, func(c *Config) {
+			c.OnNewRoomCode = func(code string, wrong int) { fmt.Fprintf(told, "%s after %d\n", code, wrong) }
+		}, a)
 		h.srv.urls = []string{bubbleURL}
 		for i := range room.NewCodeAfter {
 			req, _ := http.NewRequest(http.MethodPost, bubbleURL+"whep", strings.NewReader("v=0"))
@@ -188,9 +190,8 @@ func TestGuessingMakesANewCodeAndSaysSo(t *testing.T) {
 			time.Sleep(room.TotalWindow / room.MaxWrongCodesTotal)
 		}
 		code := h.srv.RoomCode()
-		want := "couchplay: serving " + bubbleURL + " (new room code " + code + ": someone was guessing the old one, 300 wrong codes)\n"
-		if stderr.String() != want {
-			t.Fatalf("stderr %q, want %q", stderr.String(), want)
+		if want := code + " after 300\n"; code == testCode || told.String() != want {
+			t.Fatalf("the host was told %q, want %q", told.String(), want)
 		}
 		if n := h.srv.AccessNotice(); !strings.Contains(n, "Someone was guessing the room code") || !strings.Contains(n, code) {
 			t.Fatalf("window notice %q", n)
@@ -233,7 +234,7 @@ func TestCodelessJoinsDoNotDrainTheJoinBucket(t *testing.T) {
 func TestIdleSocketsCannotFillTheConnectionCaps(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h := startCodeHost(t, nil)
+	h := startCodeHost(t)
 	var idle []*websocket.Conn
 	defer func() {
 		for _, c := range idle {
@@ -495,7 +496,7 @@ func TestKickedTokenInOpenMode(t *testing.T) {
 func TestWatchSticksAcrossAReloadOnTheWire(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	h := startCodeHost(t, nil)
+	h := startCodeHost(t)
 	w, c := wsTry(t, ctx, h, "", `{"type":"join","key":"`+testKey+`"}`)
 	if err := h.moveToSpectator(w.Slot); err != nil {
 		t.Fatal(err)

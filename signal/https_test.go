@@ -27,12 +27,11 @@ import (
 )
 
 type httpsHost struct {
-	srv       *Server
-	base      string // https://127.0.0.1:port/
-	announced string // the stderr lines
-	log       *lockedBuffer
-	client    *http.Client // trusts exactly the host's certificate, read from dir
-	tlsConf   *tls.Config
+	srv     *Server
+	base    string // https://127.0.0.1:port/
+	log     *lockedBuffer
+	client  *http.Client // trusts exactly the host's certificate, read from dir
+	tlsConf *tls.Config
 }
 
 // startHTTPSHost starts a test card host with HTTPSDir = dir; it is stopped
@@ -49,11 +48,10 @@ func startHTTPSHost(t *testing.T, dir string, access *room.Access) (*httpsHost, 
 	rm := room.New(4)
 	rm.SetAccess(access)
 	loop := emu.NewLoop(core, rm, hub.WriteFrame, emu.RealClock{})
-	var announced lockedBuffer
 	srv := New(Config{
 		Listen: "127.0.0.1:0", Version: "test", HTTPSDir: dir,
 		Client: fstest.MapFS{"index.html": {Data: []byte("<title>couchplay</title>")}},
-		Logger: log, Stderr: &announced,
+		Logger: log,
 	}, hub, rm)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -87,7 +85,7 @@ func startHTTPSHost(t *testing.T, dir string, access *room.Access) (*httpsHost, 
 	conf := &tls.Config{RootCAs: pool}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: conf}}
 	t.Cleanup(client.CloseIdleConnections)
-	return &httpsHost{srv: srv, base: srv.URLs()[0], announced: announced.String(), log: logBuf, client: client, tlsConf: conf}, stop
+	return &httpsHost{srv: srv, base: srv.URLs()[0], log: logBuf, client: client, tlsConf: conf}, stop
 }
 
 func certFingerprintOnDisk(t *testing.T, dir string) string {
@@ -110,15 +108,9 @@ func TestHTTPSServesHealthzAndTheWebSocket(t *testing.T) {
 	if !strings.HasPrefix(h.base, "https://127.0.0.1:") {
 		t.Fatalf("URLs()[0] = %s, want https://127.0.0.1:…", h.base)
 	}
-	if !strings.Contains(h.announced, "couchplay: serving "+h.base+"\n") {
-		t.Errorf("stderr lacks the https serving line:\n%s", h.announced)
-	}
 	fp := h.srv.Fingerprint()
 	if fp == "" || fp != certFingerprintOnDisk(t, dir) {
 		t.Fatalf("Fingerprint() = %q, want the SHA-256 of cert.pem %q", fp, certFingerprintOnDisk(t, dir))
-	}
-	if !strings.Contains(h.announced, "couchplay: HTTPS certificate SHA-256 fingerprint "+fp+"\n") {
-		t.Errorf("stderr lacks the fingerprint line:\n%s", h.announced)
 	}
 
 	resp, err := h.client.Get(h.base + "healthz")
@@ -240,9 +232,8 @@ func TestJoinURLsAndLocalURLUseHTTPS(t *testing.T) {
 	if len(urls) == 0 || !strings.HasPrefix(urls[0], "https://127.0.0.1:") || !strings.Contains(urls[0], "/#key=") {
 		t.Fatalf("JoinURLs() = %v", urls)
 	}
-	if !strings.Contains(h.announced, "couchplay: join "+urls[0]+"\n") ||
-		!strings.Contains(h.announced, "couchplay: serving "+h.base+" (room code ") {
-		t.Errorf("stderr lines:\n%s", h.announced)
+	if h.srv.RoomCode() == "" {
+		t.Error("code mode over HTTPS has no room code")
 	}
 	if got := serveURLs("https", net.IPv4zero, 8000); len(got) == 0 || !strings.HasPrefix(got[len(got)-1], "https://127.0.0.1:8000/") {
 		t.Errorf("serveURLs(https, wildcard) = %v", got)

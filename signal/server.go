@@ -41,9 +41,10 @@ type Config struct {
 	// page is told a game runs, nothing more, and has no library.
 	Console *emu.Console
 	Logger  *slog.Logger
-	// Stderr gets the "couchplay: serving URL" lines, verbatim, before the
-	// server answers (outside tests wait for them).
-	Stderr io.Writer
+	// OnNewRoomCode is called (on a request's goroutine) when wrong codes
+	// made a new room code (someone was guessing): the host says so where
+	// it said the old one. Nil: only the log says it.
+	OnNewRoomCode func(code string, wrongCodes int)
 	// HTTPSDir: serve HTTPS (and redirect plain HTTP on the same port) with
 	// the self-signed certificate kept in this directory, made on first use
 	// (https.go). "" serves plain HTTP.
@@ -114,9 +115,6 @@ func New(cfg Config, hub *stream.Hub, rm *room.Room) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Stderr == nil {
-		cfg.Stderr = io.Discard
-	}
 	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: rm, sessions: map[*session]struct{}{},
 		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: room.NewToken(), libraryTurns: newThrottle(),
 		served: newServedNames(), addrLog: newAddrLogLimiter(addrLogEvery)}
@@ -153,7 +151,8 @@ func noCache(h http.Handler) http.Handler {
 	})
 }
 
-// Start binds the listen address, prints the URLs and starts serving.
+// Start binds the listen address and starts serving; then URLs, JoinURLs,
+// RoomCode, Fingerprint and PortNotice say where (the host prints them).
 func (s *Server) Start() error {
 	ln, err := s.listen()
 	if err != nil {
@@ -169,13 +168,10 @@ func (s *Server) Start() error {
 		}
 		ln = newSniffListener(ln, s.tls, s.http.ReadHeaderTimeout)
 		s.http.Handler = s.redirectPlain(s.http.Handler)
-		// Verbatim, for a headless host: the window shows it otherwise.
-		fmt.Fprintf(s.cfg.Stderr, "couchplay: HTTPS certificate SHA-256 fingerprint %s\n", s.Fingerprint())
 	}
 	// Outermost: a name the host does not serve gets nothing else (hostcheck.go).
 	s.http.Handler = s.checkHost(s.http.Handler)
 	s.urls = serveURLs(s.scheme(), ln.Addr().(*net.TCPAddr).IP, port)
-	s.announce()
 	s.log.Info("serving", "urls", strings.Join(s.urls, " "), "https_fingerprint", s.Fingerprint())
 	s.serve(ln)
 	return nil
@@ -202,7 +198,6 @@ func (s *Server) listen() (net.Listener, error) {
 		var nextErr error
 		if ln, nextErr = net.Listen("tcp", addr); nextErr == nil {
 			s.portNotice = fmt.Sprintf("port %d is busy (another program, or another couchplay); serving on port %d instead", first, first+next)
-			fmt.Fprintf(s.cfg.Stderr, "couchplay: %s\n", s.portNotice)
 			s.log.Warn(s.portNotice)
 			return ln, nil
 		}

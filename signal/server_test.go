@@ -93,11 +93,10 @@ func startHostAccess(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt
 		cc.Loop, cc.Logger = loop, log
 		console = emu.NewConsole(*cc, emu.LightCyclesGame)
 	}
-	var announced bytes.Buffer
 	cfg := Config{
 		Listen: "127.0.0.1:0", Version: "test",
 		Client:  fstest.MapFS{"index.html": {Data: []byte("<title>couchplay</title>")}},
-		Console: console, Logger: log, Stderr: &announced,
+		Console: console, Logger: log,
 	}
 	if opt != nil {
 		opt(&cfg)
@@ -106,8 +105,8 @@ func startHostAccess(t *testing.T, maxSpectators int, cc *emu.ConsoleConfig, opt
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(announced.String(), "couchplay: serving http://127.0.0.1:") {
-		t.Fatalf("serving line: %q", announced.String())
+	if urls := srv.URLs(); len(urls) == 0 || !strings.HasPrefix(urls[0], "http://127.0.0.1:") {
+		t.Fatalf("serving URLs %v", urls)
 	}
 	loop.Start()
 	h := &testHost{srv: srv, hub: hub, loop: loop, console: console, base: srv.URLs()[0], log: logBuf}
