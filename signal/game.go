@@ -112,9 +112,12 @@ func (ss *session) sendLibrary() {
 type throttle struct {
 	mu    sync.Mutex
 	turns map[any]*turn
+	after func(time.Duration, func()) // schedules the period's end (Server.after)
 }
 
-func newThrottle() *throttle { return &throttle{turns: map[any]*turn{}} }
+func newThrottle(after func(time.Duration, func())) *throttle {
+	return &throttle{turns: map[any]*turn{}, after: after}
+}
 
 type turn struct {
 	pending func() // the latest send asked for within the period
@@ -137,7 +140,7 @@ func (t *throttle) ask(key any, every time.Duration, send func()) {
 // expire ends tr's period after every: it sends what was asked meanwhile
 // (and starts a new period) or forgets the key.
 func (t *throttle) expire(key any, tr *turn, every time.Duration) {
-	time.AfterFunc(every, func() {
+	t.after(every, func() {
 		t.mu.Lock()
 		send := tr.pending
 		tr.pending = nil

@@ -414,7 +414,7 @@ func (t *throttle) waiting() int {
 // end of the period, and forgets a key a period after its last send.
 func TestThrottle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		th := newThrottle()
+		th := newThrottle(func(d time.Duration, f func()) { time.AfterFunc(d, f) })
 		sent := 0
 		for range 10 {
 			th.ask("a", time.Second, func() { sent++ })

@@ -101,8 +101,9 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	closing  bool
-	wg       sync.WaitGroup // session goroutines
-	bg       sync.WaitGroup // work sessions hand off (track): game commands, dropping a client
+	wg       sync.WaitGroup           // session goroutines
+	bg       sync.WaitGroup           // work sessions hand off (track, after): game commands, dropping a client, timers
+	timers   map[*time.Timer]struct{} // after's, not fired yet
 
 	gameMu sync.Mutex // orders welcome messages and game broadcasts
 }
@@ -116,8 +117,9 @@ func New(cfg Config, hub *stream.Hub, rm *room.Room) *Server {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, hub: hub, room: rm, sessions: map[*session]struct{}{},
-		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: room.NewToken(), libraryTurns: newThrottle(),
+		limits: cfg.limits(), cop: http.NewCrossOriginProtection(), pageKey: room.NewToken(), timers: map[*time.Timer]struct{}{},
 		served: newServedNames(), addrLog: newAddrLogLimiter(addrLogEvery)}
+	s.libraryTurns = newThrottle(s.after)
 	s.openConns = newConnCap(cfg.MaxOpenConnsPerIP, cfg.MaxOpenConns, s.connRefused, s.connEvicted)
 	s.conns = countLimiter{what: "connections", maxPerIP: s.limits.maxConnsPerIP, max: s.limits.maxConns}
 	s.whepConns = countLimiter{what: "WHEP sessions", maxPerIP: s.limits.maxWHEPPerIP}
@@ -241,6 +243,12 @@ func (s *Server) Room() *room.Room { return s.room }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	for t := range s.timers {
+		if t.Stop() {
+			s.bg.Done() // it will never run
+		}
+	}
+	clear(s.timers)
 	sessions := make([]*session, 0, len(s.sessions))
 	for ss := range s.sessions {
 		sessions = append(sessions, ss)
@@ -293,6 +301,27 @@ func (s *Server) track(f func()) bool {
 		f()
 	}()
 	return true
+}
+
+// after runs f after d on its own goroutine, unless the server shuts down
+// first: Shutdown stops the timers that have not fired and waits for the
+// ones that have (s.bg), so nothing a session scheduled runs after it.
+func (s *Server) after(d time.Duration, f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	s.bg.Add(1)
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		defer s.bg.Done()
+		s.mu.Lock() // t is set: after holds the lock until it is
+		delete(s.timers, t)
+		s.mu.Unlock()
+		f()
+	})
+	s.timers[t] = struct{}{}
 }
 
 // serveURLs lists the URLs a browser can use: the listen IP itself, or for a

@@ -411,7 +411,7 @@ func (ss *session) peerEnded() {
 	if over {
 		return // finish closed it
 	}
-	time.AfterFunc(peerGrace, func() {
+	ss.srv.after(peerGrace, func() {
 		ss.mu.Lock()
 		over := ss.finished
 		ss.mu.Unlock()
