@@ -517,6 +517,11 @@ func (p *Process) die(err error) {
 	p.reportDropped(p.logLimit.flush())
 	p.log.Debug("core died", "err", err) // the console reports it: "the game crashed: …"
 	if p.opts.Crashed != nil {
+		// On its own goroutine: this runs on the frame loop, and the console's
+		// handler takes the console's lock, which Console.Start holds while it
+		// waits for the frame loop. Not waited for by Close, for the same
+		// reason; the handler only records a status (ignoring a core that is no
+		// longer the current one) and touches nothing a shutdown frees.
 		go p.opts.Crashed(err)
 	}
 }
