@@ -22,10 +22,10 @@ type keyframeGate struct {
 }
 
 func (g *keyframeGate) join() { g.joined.Store(true) }
+func (g *keyframeGate) loss() { g.lost.Store(true) }
 
 // joining reports whether a viewer waits for its first keyframe.
 func (g *keyframeGate) joining() bool { return g.joined.Load() }
-func (g *keyframeGate) loss()         { g.lost.Store(true) }
 
 // take reports whether the frame encoded at now must be a forced keyframe.
 func (g *keyframeGate) take(now time.Time) bool {
