@@ -74,6 +74,8 @@ func run(args []string) int {
 	}
 
 	if c.headless {
+		// Not waited for: a read of stdin cannot be cancelled, and the
+		// commands it runs are the host's own (Kick, …), which end with it.
 		go h.Commands(os.Stdin)
 		select {
 		case <-ctx.Done():

@@ -101,7 +101,7 @@ type Server struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	closing  bool
-	wg       sync.WaitGroup           // session goroutines
+	wg       sync.WaitGroup           // session goroutines and the HTTP server's Serve
 	bg       sync.WaitGroup           // work sessions hand off (track, after): game commands, dropping a client, timers
 	timers   map[*time.Timer]struct{} // after's, not fired yet
 
@@ -182,7 +182,9 @@ func (s *Server) Start() error {
 // serve answers on ln (tests give it an in-memory listener).
 func (s *Server) serve(ln net.Listener) {
 	s.ln = ln
+	s.wg.Add(1) // Shutdown waits for it, with the sessions
 	go func() {
+		defer s.wg.Done()
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("http server stopped", "err", err)
 		}
