@@ -26,7 +26,7 @@ func (h *Hub) newAPI(p *Peer) (*webrtc.API, error) {
 	// then the very packet sent, transport-wide sequence number included. A
 	// copy with a number of its own would read as lost to GCC whenever the
 	// browser drops it as the duplicate it is.
-	reg.Add(tailCopyFactory{})
+	reg.Add(tailCopyFactory{lossy: func() bool { return p.rate.videoLossy(time.Now()) }})
 	if err := h.addCongestionControl(reg, p); err != nil {
 		return nil, err
 	}

@@ -65,8 +65,10 @@ type peerRate struct {
 	rembAt   time.Time // when it came; zero: never
 	lossFrac uint8     // fraction lost in the last audio receiver report (/256)
 	lossAt   time.Time // when it came; zero: never
-	linkKbps float64   // what the link carries, as observe sees it; 0: not observed yet
-	linkAt   time.Time // the last observe
+	// videoLossAt: the last NACK, or video receiver report with a loss; zero: never.
+	videoLossAt time.Time
+	linkKbps    float64   // what the link carries, as observe sees it; 0: not observed yet
+	linkAt      time.Time // the last observe
 }
 
 func (r *peerRate) setREMB(kbps int, now time.Time) {
@@ -79,6 +81,20 @@ func (r *peerRate) setAudioLoss(frac uint8, now time.Time) {
 	r.mu.Lock()
 	r.lossFrac, r.lossAt = frac, now
 	r.mu.Unlock()
+}
+
+// setVideoLoss records that the peer's link lost video packets at now.
+func (r *peerRate) setVideoLoss(now time.Time) {
+	r.mu.Lock()
+	r.videoLossAt = now
+	r.mu.Unlock()
+}
+
+// videoLossy reports whether the peer's link lost video within lossFreshness.
+func (r *peerRate) videoLossy(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.videoLossAt.IsZero() && now.Sub(r.videoLossAt) < lossFreshness
 }
 
 // estimateKbps is the peer's current estimate: its link rate (observe), min'd

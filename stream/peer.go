@@ -267,9 +267,16 @@ func (p *Peer) readRTCP(sender *webrtc.RTPSender, kind webrtc.RTPCodecType) {
 			if bps, ok := rembBitrate(pkt); ok {
 				p.rate.setREMB(bps/bitsPerKbit, now)
 			}
-			if kind == webrtc.RTPCodecTypeAudio {
+			switch kind {
+			case webrtc.RTPCodecTypeAudio:
 				if frac, ok := fractionLost(pkt, ssrc); ok {
 					p.rate.setAudioLoss(frac, now)
+				}
+			case webrtc.RTPCodecTypeVideo:
+				// A NACK says a packet went missing (before any copy or
+				// retransmit came); a report, one that stayed lost.
+				if frac, ok := fractionLost(pkt, ssrc); isNack(pkt) || ok && frac > 0 {
+					p.rate.setVideoLoss(now)
 				}
 			}
 		}

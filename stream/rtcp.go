@@ -37,3 +37,9 @@ func fractionLost(pkt rtcp.Packet, ssrc uint32) (frac uint8, ok bool) {
 	}
 	return 0, false
 }
+
+// isNack reports whether a receiver asks for packets again (it found them missing).
+func isNack(pkt rtcp.Packet) bool {
+	_, ok := pkt.(*rtcp.TransportLayerNack)
+	return ok
+}

@@ -22,16 +22,28 @@ import (
 // 60 a second; that pays where a NACK costs a frame time plus a round trip.
 const tailCopyDelay = 3 * time.Millisecond
 
-// tailCopyFactory builds the interceptor that sends those copies.
-type tailCopyFactory struct{}
+// tailCopyLateDelay: a peer whose link loses video (lossy) gets a second copy
+// this much later. Wi-Fi loses packets in bursts, and a burst that took the
+// packet took its copy 3 ms later too; 20 ms on, past most bursts, and still
+// sooner than a NACK's round trip after the next frame shows the loss.
+// Through the bench's relay at 10 % loss in bursts of 5, 10 ± 10 ms, the
+// picture froze (over 200 ms) 7-10 times in 45 s without it, 1-2 with it.
+const tailCopyLateDelay = 20 * time.Millisecond
 
-func (tailCopyFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &tailCopyInterceptor{}, nil
+// tailCopyFactory builds the interceptor that sends those copies. lossy (nil:
+// never) says whether the peer's link loses video now.
+type tailCopyFactory struct{ lossy func() bool }
+
+func (f tailCopyFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &tailCopyInterceptor{lossy: f.lossy}, nil
 }
 
-type tailCopyInterceptor struct{ interceptor.NoOp }
+type tailCopyInterceptor struct {
+	interceptor.NoOp
+	lossy func() bool
+}
 
-func (*tailCopyInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
+func (t *tailCopyInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
 	if !strings.EqualFold(info.MimeType, webrtc.MimeTypeVP8) {
 		return writer
 	}
@@ -43,6 +55,12 @@ func (*tailCopyInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer
 			time.AfterFunc(tailCopyDelay, func() {
 				_, _ = writer.Write(&h, b, nil) // a closed peer's copy is simply not sent
 			})
+			if t.lossy != nil && t.lossy() {
+				late := header.Clone() // the writer below may change the first copy's header
+				time.AfterFunc(tailCopyLateDelay, func() {
+					_, _ = writer.Write(&late, b, nil)
+				})
+			}
 		}
 		return n, err
 	})

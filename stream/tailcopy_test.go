@@ -58,3 +58,41 @@ func TestTailCopyResendsEachFramesLastVideoPacketOnce(t *testing.T) {
 		}
 	})
 }
+
+// A lossy peer's frames get a second copy of their last packet
+// tailCopyLateDelay after the first, past a burst that took both; a clean
+// peer's do not.
+func TestTailCopySendsALateSecondCopyOnALossyLink(t *testing.T) {
+	for _, lossy := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			var mu sync.Mutex
+			var sent []sentPacket
+			t0 := time.Now()
+			sink := interceptor.RTPWriterFunc(func(h *rtp.Header, body []byte, _ interceptor.Attributes) (int, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				sent = append(sent, sentPacket{h.SequenceNumber, h.Marker, string(body), time.Since(t0)})
+				return len(body), nil
+			})
+			ic, _ := tailCopyFactory{lossy: func() bool { return lossy }}.NewInterceptor("")
+			video := ic.BindLocalStream(&interceptor.StreamInfo{MimeType: webrtc.MimeTypeVP8}, sink)
+			video.Write(&rtp.Header{SequenceNumber: 5, Marker: true}, []byte("frame"), nil)
+			time.Sleep(time.Second)
+			synctest.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			want := []sentPacket{{5, true, "frame", 0}, {5, true, "frame", tailCopyDelay}}
+			if lossy {
+				want = append(want, sentPacket{5, true, "frame", tailCopyLateDelay})
+			}
+			if len(sent) != len(want) {
+				t.Fatalf("lossy %v: sent %+v, want %+v", lossy, sent, want)
+			}
+			for i := range want {
+				if sent[i] != want[i] {
+					t.Fatalf("lossy %v: packet %d %+v, want %+v", lossy, i, sent[i], want[i])
+				}
+			}
+		})
+	}
+}
