@@ -220,10 +220,13 @@ async function keyLatency(browser, host, presses = PRESSES, query = '', open = (
     // A random gap so presses land at every phase of the 60 Hz frame clock.
     await sleep(60 + Math.random() * 90);
     await page.keyboard.down('KeyX');
-    await page.waitForFunction(() => window.__probe.gotFrame && (window.__probe.gotSound || window.__probe.audio !== 'worklet'),
+    // A page that left the fast path for the RTP track (its channel stalled)
+    // plays no more tone where the probe listens: the rest is picture only.
+    await page.waitForFunction(() => window.__probe.gotFrame && (window.__probe.gotSound || window.__probe.audio !== 'worklet'
+      || window.couchplay.audio.path !== window.__probe.path),
       null, { timeout: 15_000 }).catch(async () => log(`press ${i}: no white frame or tone within 15 s`,
       JSON.stringify(await page.evaluate(() => ({ probe: { gotFrame: window.__probe.gotFrame, gotSound: window.__probe.gotSound },
-        audio: window.couchplay.audio.path, fallback: document.body.dataset.audio })).catch(() => ({})))));
+        audio: window.couchplay.audio.path })).catch(() => ({})))));
     await page.keyboard.up('KeyX');
     await page.waitForFunction(() => !window.__probe.white && !window.__probe.tone, null, { timeout: 15_000 })
       .catch(() => log(`press ${i}: picture/tone did not stop within 15 s`));
@@ -231,10 +234,12 @@ async function keyLatency(browser, host, presses = PRESSES, query = '', open = (
   }
   const probe = await page.evaluate(() => ({ ...window.__probe, seconds: (performance.now() - window.__probe.started) / 1000 }));
   const fast = await page.evaluate(() => window.couchplay.audio.stats);
+  const fellBack = await page.evaluate(() => window.couchplay.audio.path !== window.__probe.path);
+  if (fellBack) log(`the page left the fast sound path during the run: ${await page.evaluate(() => window.couchplay.audio.fallback ?? '')}`);
   await page.context().close();
   // The next page must get slot 1 (player 1's A is what turns the card white).
   await poll(async () => (await health(host)).players === 0, 'the bench page to leave');
-  return { frame: probe.frame, sound: probe.sound, audioMode, path, fast, fastBefore, freezes: probe.freezes, seconds: probe.seconds, presses };
+  return { frame: probe.frame, sound: probe.sound, audioMode, path: fellBack ? `${path}, then rtp` : path, fast, fastBefore, freezes: probe.freezes, seconds: probe.seconds, presses };
 }
 
 // CPU of the host and its core child while `viewers` pages watch; RSS of both.
