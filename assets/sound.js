@@ -19,7 +19,8 @@ import { playVideo, unmute } from './media.js';
 // first and played (if they come after their time, what is left of them: the
 // concealment stood in for the rest). The RTP
 // track always comes as well: the <video> element plays it muted meanwhile,
-// and with its sound if this path cannot start, fails or stalls. Both paths
+// and with its sound if this path cannot start or fails, or while its
+// channel is quiet (until its packets come again). Both paths
 // play as early as they can, like the video (playout delay 0), so they stay
 // in step with it.
 export const AUDIO_LABEL = 'audio';
@@ -56,6 +57,7 @@ export const sound = {
   // Sequence numbers whose first sending never came; of them, decoded from a
   // resend or a later message's copy; and resends that came after the first sending.
   lost: 0, recovered: 0, resent: 0,
+  stalled: false, // the channel went quiet: the RTP track plays until it brings a packet again
   buffer: {}, // the jitter buffer's last figures (jitter.js stats())
 };
 body.dataset.audio = sound.path;
@@ -89,6 +91,7 @@ async function audioOutput() {
 }
 
 export async function openFastChannel(ch) {
+  if (sound.stalled) resumeFastPath(); // a new stream starts over
   if (sound.path !== AUDIO_PATH.fast) { ch.close(); return; } // the host stops sending
   ch.binaryType = 'arraybuffer';
   closeFastChannel();
@@ -137,6 +140,7 @@ function parseAudioMessage(b) {
 function onAudioMessage(data) {
   const m = parseAudioMessage(new Uint8Array(data));
   if (!m || !sound.decoder) return;
+  if (sound.stalled) resumeFastPath();
   // The channel is unordered: a packet not after the newest one is late (or a duplicate) and dropped.
   const ahead = (m.seq - sound.lastSeq) & 0xffff;
   if (sound.lastSeq >= 0 && ahead === 0 && m.resend) { sound.resent++; return; } // the first sending came
@@ -198,7 +202,8 @@ export function closeFastChannel() {
 // fallBackToRTP plays the RTP track's sound from now on, also after a rejoin
 // (its join no longer asks for the channel), and says why.
 function fallBackToRTP(reason) {
-  if (sound.path !== AUDIO_PATH.fast) return;
+  if (sound.path !== AUDIO_PATH.fast && !sound.stalled) return;
+  sound.stalled = false;
   sound.path = AUDIO_PATH.rtp;
   sound.fallback = reason;
   window.couchplayAudioFallback = true;
@@ -213,6 +218,36 @@ function fallBackToRTP(reason) {
   } else if (!padMode()) {
     $('unmute').hidden = false;
   }
+}
+
+// coverStall plays the RTP track's sound while the channel is quiet (a burst
+// of loss can hold SCTP back for a second), and keeps the channel: its next
+// packet brings the fast path back (onAudioMessage). A channel that never
+// came, or a decoder that failed, is given up for good (fallBackToRTP).
+function coverStall(reason) {
+  if (sound.path !== AUDIO_PATH.fast) return;
+  sound.path = AUDIO_PATH.rtp;
+  sound.fallback = reason;
+  sound.stalled = true;
+  body.dataset.audio = sound.path;
+  console.warn(`couchplay: ${reason}; playing the RTP audio track until it comes back`);
+  if (!video.srcObject) return;
+  if (sound.ctx?.state === 'running' || navigator.userActivation?.hasBeenActive) {
+    playVideo();
+  } else if (!padMode()) {
+    $('unmute').hidden = false;
+  }
+}
+
+// resumeFastPath: the quiet channel brought a packet again.
+function resumeFastPath() {
+  sound.stalled = false;
+  sound.path = AUDIO_PATH.fast;
+  sound.fallback = '';
+  body.dataset.audio = sound.path;
+  sound.connectedAt = 0;
+  console.info('couchplay: the audio data channel is back; playing its sound again');
+  if (video.srcObject) playVideo(); // muted: the sound is the channel's again
 }
 
 // The fast path is given up when its packets stop (or never come) while the
@@ -231,7 +266,7 @@ async function checkFastAudio() {
   if (!sound.lastAt && now - sound.connectedAt > AUDIO_START_MS) {
     fallBackToRTP(sound.channel ? 'no packet came on the audio data channel' : 'the host opened no audio data channel');
   } else if (sound.lastAt && now - sound.lastAt > AUDIO_STALL_MS) {
-    fallBackToRTP(`no packet on the audio data channel for ${AUDIO_STALL_MS} ms`);
+    coverStall(`no packet on the audio data channel for ${AUDIO_STALL_MS} ms`);
   }
 }
 if (sound.path === AUDIO_PATH.fast) setInterval(checkFastAudio, AUDIO_CHECK_MS);

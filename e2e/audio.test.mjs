@@ -134,7 +134,7 @@ test('a page whose decoder cannot start falls back to the RTP track by itself an
 });
 
 test('a fast path that stalls falls back to the RTP track by itself', async () => {
-  // The page's audio channel goes quiet after 100 packets (1 s), as if the host stopped sending on it.
+  // The page's audio channel goes quiet after 100 messages (under 2 s), as if the host stopped sending on it.
   const init = () => {
     const desc = Object.getOwnPropertyDescriptor(RTCDataChannel.prototype, 'onmessage');
     Object.defineProperty(RTCDataChannel.prototype, 'onmessage', {
@@ -157,6 +157,40 @@ test('a fast path that stalls falls back to the RTP track by itself', async () =
     assert.equal(st.muted, false, 'the RTP sound plays');
     await installMeter(page, 'rtp');
     await toneFollowsA(page);
+  } finally {
+    await page.context().close();
+  }
+});
+
+test('a fast path that goes quiet for a while plays the RTP track meanwhile, and comes back when its packets do', async () => {
+  // Messages 121-240 (2 s, at 60 a second) never reach the page: a burst of loss held SCTP back.
+  const init = () => {
+    const desc = Object.getOwnPropertyDescriptor(RTCDataChannel.prototype, 'onmessage');
+    Object.defineProperty(RTCDataChannel.prototype, 'onmessage', {
+      configurable: true,
+      get() { return desc.get.call(this); },
+      set(fn) {
+        if (this.label !== 'audio' || !fn) { desc.set.call(this, fn); return; }
+        let n = 0;
+        desc.set.call(this, (ev) => { n++; if (n <= 120 || n > 240) fn(ev); });
+      },
+    });
+  };
+  const page = await openPageWith(browser, host, { init });
+  try {
+    await waitState(page, 'playing');
+    await poll(() => page.evaluate(() => window.couchplay.audio.stats.decoded > 0), 'sound on the fast path first');
+    await poll(() => page.evaluate(() => window.couchplay.audio.path === 'rtp'), 'the RTP track while the channel is quiet');
+    const quiet = await page.evaluate(() => ({ fallback: window.couchplay.audio.fallback, muted: document.getElementById('screen').muted }));
+    assert.match(quiet.fallback, /no packet on the audio data channel/);
+    assert.equal(quiet.muted, false, 'the RTP sound plays meanwhile');
+    await poll(() => page.evaluate(() => window.couchplay.audio.path === 'datachannel'), 'the fast path back with its packets');
+    const back = await page.evaluate(() => ({ decoded: window.couchplay.audio.stats.decoded, muted: document.getElementById('screen').muted,
+      fallback: window.couchplay.audio.fallback, dataset: document.body.dataset.audio }));
+    assert.equal(back.muted, true, 'the video is muted again: the sound is the channel\'s');
+    assert.equal(back.fallback, '');
+    assert.equal(back.dataset, 'datachannel');
+    await poll(() => page.evaluate((d) => window.couchplay.audio.stats.decoded > d + 30, back.decoded), 'the channel decoding again');
   } finally {
     await page.context().close();
   }
