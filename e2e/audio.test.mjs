@@ -133,9 +133,11 @@ test('a page whose decoder cannot start falls back to the RTP track by itself an
   }
 });
 
-test('a fast path that stalls falls back to the RTP track by itself', async () => {
-  // The page's audio channel goes quiet after 100 messages (under 2 s), as if the host stopped sending on it.
-  const init = () => {
+// audioMessagesDropped is an init script under which the page's audio
+// channel delivers its messages except those numbered after `from` up to
+// `to` (1 is the first).
+function audioMessagesDropped(from, to) {
+  return `(() => {
     const desc = Object.getOwnPropertyDescriptor(RTCDataChannel.prototype, 'onmessage');
     Object.defineProperty(RTCDataChannel.prototype, 'onmessage', {
       configurable: true,
@@ -143,11 +145,15 @@ test('a fast path that stalls falls back to the RTP track by itself', async () =
       set(fn) {
         if (this.label !== 'audio' || !fn) { desc.set.call(this, fn); return; }
         let n = 0;
-        desc.set.call(this, (ev) => { if (++n <= 100) fn(ev); });
+        desc.set.call(this, (ev) => { n++; if (n <= ${from} || n > ${to}) fn(ev); });
       },
     });
-  };
-  const page = await openPageWith(browser, host, { init });
+  })();`;
+}
+
+test('a fast path that stalls falls back to the RTP track by itself', async () => {
+  // The page's audio channel goes quiet after 100 messages (under 2 s), as if the host stopped sending on it.
+  const page = await openPageWith(browser, host, { init: audioMessagesDropped(100, Infinity) });
   try {
     await waitState(page, 'playing');
     await poll(() => page.evaluate(() => window.couchplay.audio.stats.decoded > 0), 'sound on the fast path first');
@@ -164,19 +170,7 @@ test('a fast path that stalls falls back to the RTP track by itself', async () =
 
 test('a fast path that goes quiet for a while plays the RTP track meanwhile, and comes back when its packets do', async () => {
   // Messages 121-240 (2 s, at 60 a second) never reach the page: a burst of loss held SCTP back.
-  const init = () => {
-    const desc = Object.getOwnPropertyDescriptor(RTCDataChannel.prototype, 'onmessage');
-    Object.defineProperty(RTCDataChannel.prototype, 'onmessage', {
-      configurable: true,
-      get() { return desc.get.call(this); },
-      set(fn) {
-        if (this.label !== 'audio' || !fn) { desc.set.call(this, fn); return; }
-        let n = 0;
-        desc.set.call(this, (ev) => { n++; if (n <= 120 || n > 240) fn(ev); });
-      },
-    });
-  };
-  const page = await openPageWith(browser, host, { init });
+  const page = await openPageWith(browser, host, { init: audioMessagesDropped(120, 240) });
   try {
     await waitState(page, 'playing');
     await poll(() => page.evaluate(() => window.couchplay.audio.stats.decoded > 0), 'sound on the fast path first');

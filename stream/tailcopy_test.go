@@ -18,17 +18,28 @@ type sentPacket struct {
 	at     time.Duration
 }
 
+// recordSent is a writer that records what it is given, and when (since it
+// was made); sent() returns the record so far.
+func recordSent() (interceptor.RTPWriter, func() []sentPacket) {
+	var mu sync.Mutex
+	var record []sentPacket
+	t0 := time.Now()
+	sink := interceptor.RTPWriterFunc(func(h *rtp.Header, body []byte, _ interceptor.Attributes) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		record = append(record, sentPacket{h.SequenceNumber, h.Marker, string(body), time.Since(t0)})
+		return len(body), nil
+	})
+	return sink, func() []sentPacket {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]sentPacket(nil), record...)
+	}
+}
+
 func TestTailCopyResendsEachFramesLastVideoPacketOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var mu sync.Mutex
-		var sent []sentPacket
-		t0 := time.Now()
-		sink := interceptor.RTPWriterFunc(func(h *rtp.Header, body []byte, _ interceptor.Attributes) (int, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			sent = append(sent, sentPacket{h.SequenceNumber, h.Marker, string(body), time.Since(t0)})
-			return len(body), nil
-		})
+		sink, record := recordSent()
 		ic, _ := tailCopyFactory{}.NewInterceptor("")
 		video := ic.BindLocalStream(&interceptor.StreamInfo{MimeType: webrtc.MimeTypeVP8}, sink)
 		audio := ic.BindLocalStream(&interceptor.StreamInfo{MimeType: webrtc.MimeTypeOpus}, sink)
@@ -45,8 +56,7 @@ func TestTailCopyResendsEachFramesLastVideoPacketOnce(t *testing.T) {
 		time.Sleep(time.Second)
 		synctest.Wait()
 
-		mu.Lock()
-		defer mu.Unlock()
+		sent := record()
 		want := []sentPacket{{1, false, "first", 0}, {2, true, "last!", 0}, {7, true, "opus", 0}, {2, true, "last!", tailCopyDelay}}
 		if len(sent) != len(want) {
 			t.Fatalf("sent %+v, want %+v", sent, want)
@@ -65,22 +75,13 @@ func TestTailCopyResendsEachFramesLastVideoPacketOnce(t *testing.T) {
 func TestTailCopySendsALateSecondCopyOnALossyLink(t *testing.T) {
 	for _, lossy := range []bool{false, true} {
 		synctest.Test(t, func(t *testing.T) {
-			var mu sync.Mutex
-			var sent []sentPacket
-			t0 := time.Now()
-			sink := interceptor.RTPWriterFunc(func(h *rtp.Header, body []byte, _ interceptor.Attributes) (int, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				sent = append(sent, sentPacket{h.SequenceNumber, h.Marker, string(body), time.Since(t0)})
-				return len(body), nil
-			})
+			sink, record := recordSent()
 			ic, _ := tailCopyFactory{lossy: func() bool { return lossy }}.NewInterceptor("")
 			video := ic.BindLocalStream(&interceptor.StreamInfo{MimeType: webrtc.MimeTypeVP8}, sink)
 			video.Write(&rtp.Header{SequenceNumber: 5, Marker: true}, []byte("frame"), nil)
 			time.Sleep(time.Second)
 			synctest.Wait()
-			mu.Lock()
-			defer mu.Unlock()
+			sent := record()
 			want := []sentPacket{{5, true, "frame", 0}, {5, true, "frame", tailCopyDelay}}
 			if lossy {
 				want = append(want, sentPacket{5, true, "frame", tailCopyLateDelay})
