@@ -40,6 +40,7 @@ type message struct {
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 	Code      string                   `json:"code,omitempty"`
 	Message   string                   `json:"message,omitempty"`
+	Seq       uint64                   `json:"seq,omitempty"` // long-poll: acknowledged on the next recv
 }
 
 func main() {
@@ -366,17 +367,27 @@ func pollCycle(ctx context.Context, base string, pc *webrtc.PeerConnection, vani
 	answered := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() {
+		var acked uint64 // the highest seq handled, as the page acknowledges it
 		for {
-			req, _ := http.NewRequestWithContext(recvCtx, http.MethodGet, base+"poll/recv"+q, nil)
+			req, _ := http.NewRequestWithContext(recvCtx, http.MethodGet, base+"poll/recv"+q+"&ack="+strconv.FormatUint(acked, 10), nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				errc <- err
+				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				resp.Body.Close()
+				errc <- fmt.Errorf("poll/recv: %s", resp.Status)
 				return
 			}
 			var msgs []message
 			json.NewDecoder(resp.Body).Decode(&msgs)
 			resp.Body.Close()
 			for _, m := range msgs {
+				if m.Seq <= acked && m.Seq != 0 {
+					continue // sent again after a dropped answer: handled already
+				}
+				acked = max(acked, m.Seq)
 				switch m.Type {
 				case "error":
 					errc <- fmt.Errorf("host error %s: %s", m.Code, m.Message)
