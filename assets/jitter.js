@@ -12,8 +12,9 @@
 // come together count once), of the transit (arrival − media time) less the
 // least transit seen — plus a render quantum, never less than MIN_TARGET_S
 // (the packet's length does not matter: the level is what is left when the
-// next one comes). Until it has measured, it holds START_TARGET_S. It grows at once when the jitter does,
-// and on an underrun by what would have covered it, up to 5 ms each
+// next one comes). Until it has measured, it holds START_TARGET_S. It grows
+// at once when the jitter does, and on an underrun by what would have
+// covered it, up to 5 ms each
 // time (one long wait — a busy main thread, a Wi-Fi hiccup — is not worth
 // holding its length for good; repeated ones add up). It shrinks slowly, a little
 // each second, only after a calm spell. A redundant copy of a lost packet
