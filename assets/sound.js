@@ -204,15 +204,20 @@ export function closeFastChannel() {
 function fallBackToRTP(reason) {
   if (sound.path !== AUDIO_PATH.fast && !sound.stalled) return;
   sound.stalled = false;
+  window.couchplayAudioFallback = true;
+  closeFastChannel();
+  playRTP(reason, 'playing the sound of the RTP audio track instead');
+}
+
+// playRTP makes the RTP track's sound the one heard, and says why. Unmuting
+// without a gesture would pause the video where autoplay with sound is not
+// allowed: then the "Tap for sound" button does it.
+function playRTP(reason, meanwhile) {
   sound.path = AUDIO_PATH.rtp;
   sound.fallback = reason;
-  window.couchplayAudioFallback = true;
   body.dataset.audio = sound.path;
-  console.warn(`couchplay: ${reason}; playing the sound of the RTP audio track instead`);
-  closeFastChannel();
+  console.warn(`couchplay: ${reason}; ${meanwhile}`);
   if (!video.srcObject) return; // attach plays it with sound
-  // Unmuting without a gesture would pause the video where autoplay with
-  // sound is not allowed: then the "Tap for sound" button does it.
   if (sound.ctx?.state === 'running' || navigator.userActivation?.hasBeenActive) {
     playVideo();
   } else if (!padMode()) {
@@ -226,17 +231,8 @@ function fallBackToRTP(reason) {
 // came, or a decoder that failed, is given up for good (fallBackToRTP).
 function coverStall(reason) {
   if (sound.path !== AUDIO_PATH.fast) return;
-  sound.path = AUDIO_PATH.rtp;
-  sound.fallback = reason;
   sound.stalled = true;
-  body.dataset.audio = sound.path;
-  console.warn(`couchplay: ${reason}; playing the RTP audio track until it comes back`);
-  if (!video.srcObject) return;
-  if (sound.ctx?.state === 'running' || navigator.userActivation?.hasBeenActive) {
-    playVideo();
-  } else if (!padMode()) {
-    $('unmute').hidden = false;
-  }
+  playRTP(reason, 'playing the RTP audio track until it comes back');
 }
 
 // resumeFastPath: the quiet channel brought a packet again.
