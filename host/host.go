@@ -191,21 +191,22 @@ func (h *Host) announce() {
 	if code := h.srv.RoomCode(); code != "" {
 		suffix = " (room code " + code + ")"
 	}
-	for _, u := range h.srv.URLs() {
-		fmt.Fprintf(out, "couchplay: serving %s%s\n", u, suffix)
-	}
+	h.sayPerURL("serving", h.srv.URLs(), suffix)
 	if h.room.Access() != nil {
-		for _, u := range h.srv.JoinURLs() {
-			fmt.Fprintf(out, "couchplay: join %s\n", u)
-		}
+		h.sayPerURL("join", h.srv.JoinURLs(), "")
 	}
 }
 
 // announceNewCode says, where the serving lines were, that wrong codes made
 // a new room code (signal.Config.OnNewRoomCode).
 func (h *Host) announceNewCode(code string, wrongCodes int) {
-	for _, u := range h.srv.URLs() {
-		fmt.Fprintf(h.cfg.Stderr, "couchplay: serving %s (new room code %s: someone was guessing the old one, %d wrong codes)\n", u, code, wrongCodes)
+	h.sayPerURL("serving", h.srv.URLs(), fmt.Sprintf(" (new room code %s: someone was guessing the old one, %d wrong codes)", code, wrongCodes))
+}
+
+// sayPerURL prints "couchplay: <what> <url><suffix>" on stderr for each of urls.
+func (h *Host) sayPerURL(what string, urls []string, suffix string) {
+	for _, u := range urls {
+		fmt.Fprintf(h.cfg.Stderr, "couchplay: %s %s%s\n", what, u, suffix)
 	}
 }
 

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -62,9 +61,7 @@ func (h *Host) Kick(slot int) error {
 	if h.room.Access() != nil {
 		// The kicked page's QR code no longer works; a headless host's
 		// players need the new one.
-		for _, u := range h.srv.JoinURLs() {
-			fmt.Fprintf(h.cfg.Stderr, "couchplay: join %s (a new join key: the host kicked a player)\n", u)
-		}
+		h.sayPerURL("join", h.srv.JoinURLs(), " (a new join key: the host kicked a player)")
 	}
 	return nil
 }
