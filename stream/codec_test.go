@@ -416,11 +416,11 @@ func TestOpusSetPacketLossPerc(t *testing.T) {
 			s := int16((i*440*2 + n*480) % 20000)
 			pcm[2*i], pcm[2*i+1] = s, -s
 		}
-		a, err := plain.Encode(pcm)
+		a, err := encodeOne(plain, pcm)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := robust.Encode(pcm)
+		b, err := encodeOne(robust, pcm)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -473,7 +473,7 @@ func TestOpusEncodes10msFrame(t *testing.T) {
 			s := int16((i*440*2 + n*480) % 20000) // a crude saw wave
 			pcm[2*i], pcm[2*i+1] = s, -s
 		}
-		pkt, err := enc.Encode(pcm)
+		pkt, err := encodeOne(enc, pcm)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -547,17 +547,23 @@ func TestOpusFreshSlices(t *testing.T) {
 	for i := range loud {
 		loud[i] = int16(i * 97)
 	}
-	a, err := enc.Encode(loud)
+	a, err := encodeOne(enc, loud)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keep := append([]byte(nil), a...)
-	if _, err := enc.Encode(make([]int16, 960)); err != nil {
+	if _, err := encodeOne(enc, make([]int16, 960)); err != nil {
 		t.Fatal(err)
 	}
 	if string(a) != string(keep) {
 		t.Error("a later Encode changed an earlier packet")
 	}
+}
+
+// encodeOne encodes pcm as one Opus frame of its whole length (what
+// EncodeFrames does with n = 1), for the tests of the encoder itself.
+func encodeOne(enc *OpusEncoder, pcm []int16) ([]byte, error) {
+	return enc.EncodeFrames(pcm, len(pcm)/enc.channels, 1)
 }
 
 func TestOpusBadArguments(t *testing.T) {
@@ -575,18 +581,18 @@ func TestOpusBadArguments(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []int{0, 1, 479 * 2, 480*2 + 1, 500 * 2} {
-		if _, err := enc.Encode(make([]int16, n)); err == nil {
+		if _, err := encodeOne(enc, make([]int16, n)); err == nil {
 			t.Errorf("Encode of %d samples gave no error", n)
 		}
 	}
 	for _, frame := range []int{120, 240, 960, 1920, 2880} {
-		if _, err := enc.Encode(make([]int16, 2*frame)); err != nil {
+		if _, err := encodeOne(enc, make([]int16, 2*frame)); err != nil {
 			t.Errorf("Encode of a %d-sample frame: %v", frame, err)
 		}
 	}
 	enc.Close()
 	enc.Close()
-	if _, err := enc.Encode(make([]int16, 960)); err == nil {
+	if _, err := encodeOne(enc, make([]int16, 960)); err == nil {
 		t.Error("Encode after Close gave no error")
 	}
 }
@@ -641,7 +647,7 @@ func BenchmarkOpusEncode10ms(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := enc.Encode(pcm); err != nil {
+		if _, err := encodeOne(enc, pcm); err != nil {
 			b.Fatal(err)
 		}
 	}

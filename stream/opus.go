@@ -60,8 +60,7 @@ const (
 	// Restricted low delay: CELT only, the lowest algorithmic delay (2.5 ms
 	// look-ahead, no SILK); fine for game audio.
 	opusApplication = C.OPUS_APPLICATION_RESTRICTED_LOWDELAY
-	opusComplexity  = 5    // 0..10; mid keeps CPU low with little quality cost at high bitrates
-	opusMaxPacket   = 4000 // libopus' recommended output buffer size
+	opusComplexity  = 5 // 0..10; mid keeps CPU low with little quality cost at high bitrates
 	// maxOpusFramesPerPacket bounds EncodeFrames (a code 3 packet takes up to
 	// 48 frames, 120 ms); 8 frames of 2.5 ms are 20 ms, more than a 60 fps
 	// frame's sound.
@@ -69,7 +68,7 @@ const (
 	opusMaxFrameBytes      = 1275 // RFC 6716 §3.2.1
 )
 
-// OpusEncoder encodes interleaved int16 PCM to Opus packets. Encode and Close
+// OpusEncoder encodes interleaved int16 PCM to Opus packets. EncodeFrames and Close
 // may be called from different goroutines; encodes are serialized.
 type OpusEncoder struct {
 	mu         sync.Mutex
@@ -77,8 +76,8 @@ type OpusEncoder struct {
 	rp         *C.OpusRepacketizer
 	sampleRate int
 	channels   int
-	out        [opusMaxPacket]byte // scratch output, copied into a fresh slice per packet
-	// EncodeFrames' frames before they are joined, and the joined packet.
+	// EncodeFrames' frames before they are joined, and the joined packet
+	// (copied into a fresh slice per packet).
 	frames [maxOpusFramesPerPacket * opusMaxFrameBytes]byte
 	joined [maxOpusFramesPerPacket*opusMaxFrameBytes + 64]byte
 }
@@ -122,27 +121,6 @@ func (e *OpusEncoder) validFrameSize(n int) bool {
 		}
 	}
 	return false
-}
-
-// Encode encodes one frame of interleaved PCM: len(pcm) must be channels times
-// a valid frame size (480 samples = 10 ms at 48 kHz). It returns a fresh slice.
-func (e *OpusEncoder) Encode(pcm []int16) ([]byte, error) {
-	if len(pcm) == 0 || len(pcm)%e.channels != 0 || !e.validFrameSize(len(pcm)/e.channels) {
-		return nil, fmt.Errorf("opus: %d samples is not %d channel(s) x a 2.5/5/10/20/40/60/80/100/120 ms frame at %d Hz",
-			len(pcm), e.channels, e.sampleRate)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.enc == nil {
-		return nil, errors.New("opus: encoder is closed")
-	}
-	// Go memory passed for the duration of the call only.
-	n := C.opus_encode(e.enc, (*C.opus_int16)(unsafe.Pointer(&pcm[0])), C.int(len(pcm)/e.channels),
-		(*C.uchar)(unsafe.Pointer(&e.out[0])), C.opus_int32(len(e.out)))
-	if n < 0 {
-		return nil, fmt.Errorf("opus: encode: %s", opusError(C.int(n)))
-	}
-	return append([]byte(nil), e.out[:n]...), nil
 }
 
 // EncodeFrames encodes n frames of frameSize samples per channel (a valid
