@@ -1,6 +1,6 @@
 // couchplay web client: input.
 
-import { $, BTN, INPUT_ANALOG_MESSAGE, INPUT_ANALOG_SIZE, INPUT_MESSAGE, INPUT_SIZE, KEYS, PAD_BUTTONS, STICK_DEAD_ZONE, STICK_THRESHOLD, session } from './page.js';
+import { $, BTN, INPUT_PREVIOUS_MESSAGE, INPUT_PREVIOUS_SIZE, KEYS, PAD_BUTTONS, STICK_DEAD_ZONE, STICK_THRESHOLD, session } from './page.js';
 import { view } from './view.js';
 import { touchPointers } from './pad.js';
 import { closeGames, gamesOpen, toggleGames } from './games.js';
@@ -74,16 +74,19 @@ function sendInput(bits, sticks) {
   const ch = session.channel;
   if (!ch || ch.readyState !== 'open') return null;
   session.seq = (session.seq + 1) & 0xff;
-  const analog = !sticksCentred(sticks);
-  const view = new DataView(new ArrayBuffer(analog ? INPUT_ANALOG_SIZE : INPUT_SIZE));
-  view.setUint8(0, analog ? INPUT_ANALOG_MESSAGE : INPUT_MESSAGE);
+  const view = new DataView(new ArrayBuffer(INPUT_PREVIOUS_SIZE));
+  view.setUint8(0, INPUT_PREVIOUS_MESSAGE);
   view.setUint8(1, session.seq);
   view.setUint16(2, bits, true);
-  if (analog) sticks.forEach((v, i) => view.setInt16(4 + 2 * i, v, true));
+  // The buttons of the message before: if every copy of a short press's down
+  // is lost, its up still tells the host, which plays the press for a frame.
+  view.setUint16(4, session.sentBits, true);
+  sticks.forEach((v, i) => view.setInt16(6 + 2 * i, v, true));
   const msg = new Uint8Array(view.buffer);
   try {
     ch.send(msg);
     session.sent = inputKey(bits, sticks);
+    session.sentBits = bits;
     return msg;
   } catch (err) {
     console.warn('couchplay: input not sent', err);

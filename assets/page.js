@@ -32,10 +32,10 @@ export const SLOTS = 4; // emu.Ports
 // buttons only [type, seq u8, buttons u16], or with the sticks [type, seq u8,
 // buttons u16, left X, left Y, right X, right Y: int16 each]. Either is the full
 // pad state; the short one means centred sticks, so it is sent whenever they are.
-export const INPUT_MESSAGE = 0x01;
-export const INPUT_ANALOG_MESSAGE = 0x02;
-export const INPUT_SIZE = 4;
-export const INPUT_ANALOG_SIZE = 12;
+// The page sends one input message type: buttons, the previous message's
+// buttons, sticks (the host still reads the older 0x01 and 0x02).
+export const INPUT_PREVIOUS_MESSAGE = 0x03;
+export const INPUT_PREVIOUS_SIZE = 14;
 
 // Button bits = libretro joypad ids (emu.Buttons).
 export const BTN = Object.freeze({
@@ -93,6 +93,7 @@ export const session = {
   stableTimer: 0,
   seq: 0,
   sent: '', // the last state sent (inputKey), '' = none yet
+  sentBits: 0, // the buttons of the last message sent (the next one's "previous")
   bits: { keys: 0, touch: 0, pad: 0, extra: 0 },
   sticks: [0, 0, 0, 0], // gamepad sticks: left X, left Y, right X, right Y (int16)
 };

@@ -87,6 +87,7 @@ function newPeer() {
     session.channel = ch;
     ch.onopen = () => {
       session.sent = ''; // none yet on this channel: send the state now
+      session.sentBits = 0;
       flushInput();
       // Controller mode has no picture to wait for: the pad drives the game from here on.
       if (padMode()) {

@@ -56,8 +56,8 @@ function spies() {
   window.__sent = [];
   const send = RTCDataChannel.prototype.send;
   RTCDataChannel.prototype.send = function (data) {
-    if (this.label === 'input' && ArrayBuffer.isView(data) && data.byteLength === 4) {
-      const b = new Uint8Array(data.buffer, data.byteOffset, 4);
+    if (this.label === 'input' && ArrayBuffer.isView(data) && data.byteLength === 14) {
+      const b = new Uint8Array(data.buffer, data.byteOffset, 14); // 0x03: type, seq, buttons, previous, sticks
       window.__sent.push(b[2] | (b[3] << 8));
     }
     return send.call(this, data);

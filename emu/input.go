@@ -19,19 +19,30 @@ const (
 	// [type u8][sequence u8][buttons u16][left X, left Y, right X, right Y:
 	// int16 each], all little-endian. The sticks are libretro's analog range.
 	MsgInputAnalog = 0x02
+	// MsgInputPrevious is the first byte of what pages send now: the buttons,
+	// the buttons of the message before it (sequence - 1), then the sticks:
+	// [type u8][sequence u8][buttons u16][previous buttons u16][left X, left
+	// Y, right X, right Y: int16 each]. A short press is two messages (down,
+	// up); if every copy of the down is lost, the up still carries it, so the
+	// host can play it for a frame instead of never seeing it.
+	MsgInputPrevious = 0x03
 	// InputSize is the exact size of a MsgInput message.
 	InputSize = 4
 	// InputAnalogSize is the exact size of a MsgInputAnalog message.
 	InputAnalogSize = InputSize + 4*2
+	// InputPreviousSize is the exact size of a MsgInputPrevious message.
+	InputPreviousSize = InputAnalogSize + 2
 )
 
-// Input is one decoded input message. Type is MsgInput or MsgInputAnalog (0
-// encodes as MsgInput); a MsgInput message means centred sticks.
+// Input is one decoded input message. Type is MsgInput, MsgInputAnalog or
+// MsgInputPrevious (0 encodes as MsgInput); a MsgInput message means centred
+// sticks. Previous is only carried by MsgInputPrevious.
 type Input struct {
-	Type    byte
-	Seq     uint8
-	Buttons Buttons
-	Analog  Analog
+	Type     byte
+	Seq      uint8
+	Buttons  Buttons
+	Previous Buttons
+	Analog   Analog
 }
 
 // DecodeInput parses a data channel message from an untrusted peer.
@@ -45,6 +56,8 @@ func DecodeInput(msg []byte) (Input, error) {
 		want = InputSize
 	case MsgInputAnalog:
 		want = InputAnalogSize
+	case MsgInputPrevious:
+		want = InputPreviousSize
 	default:
 		return Input{}, fmt.Errorf("unknown input message type 0x%02x", msg[0])
 	}
@@ -53,10 +66,15 @@ func DecodeInput(msg []byte) (Input, error) {
 	}
 	le := binary.LittleEndian
 	in := Input{Type: msg[0], Seq: msg[1], Buttons: Buttons(le.Uint16(msg[2:]))}
-	if in.Type == MsgInputAnalog {
+	sticks := msg[4:]
+	if in.Type == MsgInputPrevious {
+		in.Previous = Buttons(le.Uint16(msg[4:]))
+		sticks = msg[6:]
+	}
+	if in.Type != MsgInput {
 		in.Analog = Analog{
-			LX: int16(le.Uint16(msg[4:])), LY: int16(le.Uint16(msg[6:])),
-			RX: int16(le.Uint16(msg[8:])), RY: int16(le.Uint16(msg[10:])),
+			LX: int16(le.Uint16(sticks[0:])), LY: int16(le.Uint16(sticks[2:])),
+			RX: int16(le.Uint16(sticks[4:])), RY: int16(le.Uint16(sticks[6:])),
 		}
 	}
 	return in, nil
@@ -65,10 +83,13 @@ func DecodeInput(msg []byte) (Input, error) {
 // EncodeInput is DecodeInput's inverse (used by Go clients and tests).
 func EncodeInput(in Input) []byte {
 	le := binary.LittleEndian
-	if in.Type != MsgInputAnalog {
+	if in.Type != MsgInputAnalog && in.Type != MsgInputPrevious {
 		return le.AppendUint16([]byte{MsgInput, in.Seq}, uint16(in.Buttons))
 	}
-	b := le.AppendUint16([]byte{MsgInputAnalog, in.Seq}, uint16(in.Buttons))
+	b := le.AppendUint16([]byte{in.Type, in.Seq}, uint16(in.Buttons))
+	if in.Type == MsgInputPrevious {
+		b = le.AppendUint16(b, uint16(in.Previous))
+	}
 	for _, v := range [...]int16{in.Analog.LX, in.Analog.LY, in.Analog.RX, in.Analog.RY} {
 		b = le.AppendUint16(b, uint16(v))
 	}

@@ -16,6 +16,19 @@ func TestInputRoundTrip(t *testing.T) {
 	}
 }
 
+func TestInputPreviousWire(t *testing.T) {
+	in := Input{Type: MsgInputPrevious, Seq: 9, Buttons: ButtonB, Previous: ButtonA, Analog: Analog{LX: -1, RY: 2}}
+	b := EncodeInput(in)
+	want := []byte{MsgInputPrevious, 9, 0x01, 0x00, 0x00, 0x01, 0xff, 0xff, 0, 0, 0, 0, 0x02, 0x00}
+	if string(b) != string(want) || len(b) != InputPreviousSize {
+		t.Fatalf("wire bytes % x, want % x", b, want)
+	}
+	got, err := DecodeInput(b)
+	if err != nil || got != in {
+		t.Fatalf("round trip: %+v %v, want %+v", got, err, in)
+	}
+}
+
 func TestInputAnalogWire(t *testing.T) {
 	in := Input{Type: MsgInputAnalog, Seq: 7, Buttons: ButtonA | ButtonR3,
 		Analog: Analog{LX: -32768, LY: 32767, RX: -1, RY: 0x1234}}
@@ -43,7 +56,7 @@ func TestDecodeInputRejects(t *testing.T) {
 	buttonsAsAnalog := make([]byte, InputAnalogSize) // a 0x01 message must be 4 bytes
 	buttonsAsAnalog[0] = MsgInput
 	for _, msg := range [][]byte{nil, {}, {MsgInput, 1, 0}, {MsgInput, 1, 0, 0, 0}, {MsgInputAnalog, 1, 0, 0},
-		{0x03, 1, 0, 0}, analogShort, analogLong, buttonsAsAnalog, make([]byte, 1024)} {
+		{MsgInputPrevious, 1, 0, 0, 0, 0}, {0x04, 1, 0, 0}, analogShort, analogLong, buttonsAsAnalog, make([]byte, 1024)} {
 		if _, err := DecodeInput(msg); err == nil {
 			t.Errorf("accepted %v", msg)
 		}
@@ -67,6 +80,7 @@ func TestNewerWraps(t *testing.T) {
 func FuzzDecodeInput(f *testing.F) {
 	f.Add([]byte{MsgInput, 0, 0, 1})
 	f.Add([]byte{0, 0})
+	f.Add(EncodeInput(Input{Type: MsgInputPrevious, Seq: 7, Buttons: ButtonA, Previous: ButtonB, Analog: Analog{LY: -5}}))
 	f.Add(EncodeInput(Input{Type: MsgInputAnalog, Seq: 255, Buttons: ButtonL2, Analog: Analog{LX: -32768, RY: 32767}}))
 	f.Add([]byte{MsgInputAnalog, 1, 0, 0})
 	f.Add(make([]byte, InputAnalogSize))

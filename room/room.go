@@ -354,22 +354,39 @@ func (r *Room) SetInput(m *Member, in emu.Input) {
 	if m.seqSeen && !emu.Newer(in.Seq, m.lastSeq) {
 		return
 	}
+	// The message before this one never came (or comes late, to be dropped):
+	// what it held may be a press that is already over, carried here.
+	missed := m.seqSeen && in.Seq != m.lastSeq+1 && in.Type == emu.MsgInputPrevious
 	m.lastSeq, m.seqSeen = in.Seq, true
+	p := &r.pads[m.slot-1]
+	pressed := in.Buttons &^ p.buttons
+	if missed {
+		pressed |= in.Previous &^ p.buttons
+	}
 	// Each message is the whole pad: a buttons-only one means centred sticks.
-	r.pads[m.slot-1] = pad{in.Buttons, in.Analog}
+	p.buttons, p.analog = in.Buttons, in.Analog
+	p.pressed |= pressed
 }
 
 // pad is the newest input of one port.
 type pad struct {
 	buttons emu.Buttons
 	analog  emu.Analog
+	// pressed: buttons pressed since the loop last read the pad. A press
+	// shorter than a frame (a tap, or a down whose every copy was lost and
+	// which only the up's Previous told of) is still played for one frame.
+	pressed emu.Buttons
 }
 
-// Buttons is the newest button state of port (emu.InputSource).
+// Buttons is the newest button state of port, with any press made since the
+// last call (emu.InputSource: the loop calls it once a frame).
 func (r *Room) Buttons(port int) emu.Buttons {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.pads[port].buttons
+	p := &r.pads[port]
+	b := p.buttons | p.pressed
+	p.pressed = 0
+	return b
 }
 
 // Analog is the newest stick state of port (emu.InputSource).

@@ -84,6 +84,9 @@ func TestRoomInput(t *testing.T) {
 	}
 	// Sequence numbers wrap.
 	r.SetInput(p1, emu.Input{Seq: 255, Buttons: emu.ButtonB})
+	if r.Buttons(0) != emu.ButtonB {
+		t.Fatalf("B not applied: %v", r.Buttons(0))
+	}
 	r.SetInput(p1, emu.Input{Seq: 0, Buttons: emu.ButtonStart})
 	if r.Buttons(0) != emu.ButtonStart {
 		t.Fatalf("wrapped sequence not applied: %v", r.Buttons(0))
@@ -103,6 +106,52 @@ func TestRoomInput(t *testing.T) {
 	r.SetInput(p2, emu.Input{Seq: 11, Buttons: emu.ButtonA})
 	if r.Buttons(1) != 0 {
 		t.Fatal("input from a member who left was applied")
+	}
+}
+
+// A press too short for the frame clock, or whose message was lost, is still
+// played for one frame; a press the host already has is not played twice.
+func TestRoomShortPresses(t *testing.T) {
+	r := New(4)
+	p1 := &Member{}
+	r.Join(p1, 0, false)
+	frame := func() emu.Buttons { return r.Buttons(0) }
+
+	// A tap: down and up between two frames.
+	r.SetInput(p1, emu.Input{Type: emu.MsgInputPrevious, Seq: 1, Buttons: emu.ButtonA})
+	r.SetInput(p1, emu.Input{Type: emu.MsgInputPrevious, Seq: 2, Previous: emu.ButtonA})
+	if got := frame(); got != emu.ButtonA {
+		t.Fatalf("a tap between frames: the frame saw %v, want A", got)
+	}
+	if got := frame(); got != 0 {
+		t.Fatalf("the tap is played a second frame: %v", got)
+	}
+	// The down (seq 3) is lost: the up carries it.
+	r.SetInput(p1, emu.Input{Type: emu.MsgInputPrevious, Seq: 4, Previous: emu.ButtonB})
+	if got := frame(); got != emu.ButtonB {
+		t.Fatalf("a lost down: the frame saw %v, want B from the up's Previous", got)
+	}
+	if got := frame(); got != 0 {
+		t.Fatalf("the lost press is played a second frame: %v", got)
+	}
+	// No gap: Previous is what the host already played, not a new press.
+	r.SetInput(p1, emu.Input{Type: emu.MsgInputPrevious, Seq: 5, Previous: emu.ButtonX})
+	if got := frame(); got != 0 {
+		t.Fatalf("Previous without a gap was played: %v", got)
+	}
+	// Reordered: the up (7) before the down (6), which is then dropped.
+	r.SetInput(p1, emu.Input{Type: emu.MsgInputPrevious, Seq: 7, Previous: emu.ButtonY})
+	r.SetInput(p1, emu.Input{Type: emu.MsgInputPrevious, Seq: 6, Buttons: emu.ButtonY})
+	if got := frame(); got != emu.ButtonY {
+		t.Fatalf("a reordered press: the frame saw %v, want Y", got)
+	}
+	// A held button stays held; older message types carry no Previous.
+	r.SetInput(p1, emu.Input{Seq: 9, Buttons: emu.ButtonStart})
+	r.SetInput(p1, emu.Input{Seq: 11, Buttons: emu.ButtonStart})
+	for range 2 {
+		if got := frame(); got != emu.ButtonStart {
+			t.Fatalf("held Start: %v", got)
+		}
 	}
 }
 
