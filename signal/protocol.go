@@ -18,6 +18,9 @@ const (
 	TypeJoin   = "join"   // first message: asks for a slot (or to watch)
 	TypeAnswer = "answer" // SDP answer to the host's offer
 	TypeLeave  = "leave"  // the page is going away: free the slot now
+	// TypeKeyframe: a page on WebSocket media whose decoder needs a keyframe
+	// (it failed); a WebRTC page asks with RTCP PLI instead.
+	TypeKeyframe = "keyframe"
 	// Game commands, player 1 only: play {game: id}, stop (back to the
 	// built-in game), reset, save_state/load_state {stateSlot: 1–9}.
 	TypePlay      = "play"
@@ -39,6 +42,15 @@ const (
 
 // AudioPathDataChannel is the join's audioPath that asks for stream.AudioLabel.
 const AudioPathDataChannel = "datachannel"
+
+// The join's media: MediaWebSocket asks for the stream over the signalling
+// WebSocket itself (stream.SocketViewer: for a browser without WebRTC, or
+// whose ICE cannot connect); anything else is WebRTC. /healthz and the
+// window name each member's with these words.
+const (
+	MediaWebRTC    = "webrtc"
+	MediaWebSocket = "websocket"
+)
 
 // Error codes sent in TypeError messages.
 const (
@@ -88,6 +100,8 @@ type Message struct {
 	// channel too (the page can decode it: secure context, WebCodecs,
 	// AudioWorklet). Anything else: the RTP audio track only.
 	AudioPath string `json:"audioPath,omitempty"`
+	// Media: MediaWebSocket, or empty for WebRTC.
+	Media string `json:"media,omitempty"`
 
 	// offer, answer
 	SDP string `json:"sdp,omitempty"`
@@ -175,11 +189,14 @@ func DecodeMessage(data []byte) (Message, error) {
 	switch m.Type {
 	case TypeJoin:
 		// An out-of-range slot is not an error: the room seats a spectator with a notice.
+		if m.Media != "" && m.Media != MediaWebRTC && m.Media != MediaWebSocket {
+			return m, &ProtocolError{CodeBadMessage, fmt.Sprintf(`join's "media" is %q or %q, not %q`, MediaWebRTC, MediaWebSocket, m.Media)}
+		}
 	case TypeAnswer:
 		if m.SDP == "" {
 			return m, &ProtocolError{CodeBadMessage, "answer without sdp"}
 		}
-	case TypeCandidate, TypeLeave, TypeLibrary, TypeStop, TypeReset:
+	case TypeCandidate, TypeLeave, TypeLibrary, TypeStop, TypeReset, TypeKeyframe:
 	case TypePlay:
 		if len(wire.Game) == 0 || json.Unmarshal(wire.Game, &m.GameID) != nil || m.GameID == "" {
 			return m, &ProtocolError{CodeBadMessage, `play needs "game": the id of a library entry`}

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -351,6 +353,42 @@ type Health struct {
 	Spectators int    `json:"spectators"`
 	Goroutines int    `json:"goroutines"`
 	VideoKbps  int    `json:"videoKbps"` // the video encoder's target: congestion control lowers it on a slow link
+	// Members: every page that joined, with how its media travels.
+	Members []MemberMedia `json:"members"`
+}
+
+// MemberMedia is one joined page in Health: its slot (0: spectator) and its
+// media (MediaWebRTC or MediaWebSocket).
+type MemberMedia struct {
+	Slot  int    `json:"slot"`
+	Media string `json:"media"`
+}
+
+// Members lists the joined pages and their media, players by slot first.
+func (s *Server) Members() []MemberMedia {
+	s.mu.Lock()
+	list := make([]*session, 0, len(s.sessions))
+	for ss := range s.sessions {
+		list = append(list, ss)
+	}
+	s.mu.Unlock()
+	out := []MemberMedia{}
+	for _, ss := range list {
+		ss.mu.Lock()
+		m, media, over := ss.member, ss.media, ss.finished
+		ss.mu.Unlock()
+		if m == nil || over {
+			continue
+		}
+		out = append(out, MemberMedia{Slot: s.room.Slot(m), Media: media})
+	}
+	slices.SortFunc(out, func(a, b MemberMedia) int {
+		if a.Slot == 0 || b.Slot == 0 {
+			return cmp.Compare(b.Slot, a.Slot) // spectators last
+		}
+		return cmp.Compare(a.Slot, b.Slot)
+	})
+	return out
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -360,7 +398,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(Health{
 		Status: "ok", Version: s.cfg.Version, Peers: s.hub.Connected(),
 		Players: len(players), Spectators: spectators, Goroutines: runtime.NumGoroutine(),
-		VideoKbps: s.hub.VideoKbps(),
+		VideoKbps: s.hub.VideoKbps(), Members: s.Members(),
 	})
 }
 

@@ -56,7 +56,14 @@ type session struct {
 	handling sync.Mutex   // one message at a time (poll POSTs may overlap)
 	member   *room.Member // set under mu too, for finish
 	peer     *stream.Peer // set under mu too, for finish
-	answer   string       // the SDP answer applied, so a repeat of it is harmless
+	// socket: the transport is a WebSocket, which can carry the media too
+	// (a join with media "websocket"); viewer is then that media, handed to
+	// the socket's writer goroutine through viewerReady.
+	socket      bool
+	viewer      *stream.SocketViewer // set under mu too, for finish
+	viewerReady chan *stream.SocketViewer
+	media       string // MediaWebRTC or MediaWebSocket once joined; under mu
+	answer      string // the SDP answer applied, so a repeat of it is harmless
 
 	cmds     chan Message // game commands waiting for runCommands
 	cmdStart sync.Once    // starts runCommands at the first command
@@ -97,7 +104,7 @@ func (s *Server) newSession(log *slog.Logger, ip string, counted bool) (*session
 // onFinish) set sets before anything else can see the session.
 func (s *Server) newSessionWith(log *slog.Logger, ip string, counted bool, set func(*session)) (*session, error) {
 	ss := &session{srv: s, log: log, ip: ip, send: make(chan outgoing, sendQueueLen), done: make(chan struct{}),
-		cmds: make(chan Message, cmdQueueLen), opened: time.Now()}
+		cmds: make(chan Message, cmdQueueLen), opened: time.Now(), viewerReady: make(chan *stream.SocketViewer, 1)}
 	set(ss)
 	s.mu.Lock()
 	if s.closing {
@@ -257,6 +264,11 @@ func (ss *session) handle(msg Message) {
 	case msg.Type == TypeLibrary:
 		ss.sendLibrary()
 		return
+	case msg.Type == TypeKeyframe:
+		if v := ss.mediaViewer(); v != nil {
+			v.RequestKeyframe()
+		}
+		return
 	case isGameCommand(msg.Type):
 		ss.gameCommand(msg)
 		return
@@ -290,6 +302,11 @@ func (ss *session) handle(msg Message) {
 
 func (ss *session) join(msg Message) {
 	srv := ss.srv
+	if msg.Media == MediaWebSocket && !ss.socket {
+		// Before any seat is taken: the page can say why and stop.
+		ss.reply(errorMessage(CodeBadMessage, "media over the WebSocket needs a WebSocket connection; this one is HTTP long-polling (a proxy drops the Upgrade headers)"))
+		return
+	}
 	// The access check comes first, with its own limits (room/access.go): a
 	// join that shows no code, or a wrong one, builds nothing, so it takes
 	// nothing from the join-attempt buckets that joins with the key use.
@@ -333,6 +350,10 @@ func (ss *session) join(msg Message) {
 		return
 	}
 	ss.member = member
+	ss.media = MediaWebRTC
+	if msg.Media == MediaWebSocket {
+		ss.media = MediaWebSocket
+	}
 	ss.joined.Store(true)
 	ss.log = ss.log.With("slot", slot)
 	ss.mu.Unlock()
@@ -344,7 +365,9 @@ func (ss *session) join(msg Message) {
 	if slot == 0 {
 		role = RoleSpectator
 	}
-	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch, "rejoined", msg.Token != "" && msg.Token == member.Token, "controller", msg.Controller, "audio_path", msg.AudioPath)
+	media := ss.media
+	ss.log.Info("joined", "role", role, "asked_slot", msg.Slot, "watch", msg.Watch, "rejoined", msg.Token != "" && msg.Token == member.Token,
+		"controller", msg.Controller, "audio_path", msg.AudioPath, "media", media)
 	ss.welcome(Message{Type: TypeWelcome, Slot: slot, Role: role, Token: member.Token, Notice: notice})
 	if slot == 1 {
 		if lib, ok := srv.libraryMessage(); ok {
@@ -352,6 +375,10 @@ func (ss *session) join(msg Message) {
 		}
 	}
 	srv.broadcastRoster()
+	if media == MediaWebSocket {
+		ss.startSocketMedia(msg.Controller && slot != 0)
+		return
+	}
 
 	opt := stream.PeerOptions{
 		NoVideo:      msg.Controller && slot != 0,
@@ -394,6 +421,34 @@ func (ss *session) join(msg Message) {
 	for _, c := range pending {
 		ss.reply(c)
 	}
+}
+
+// mediaViewer is the session's WebSocket media, or nil.
+func (ss *session) mediaViewer() *stream.SocketViewer {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.viewer
+}
+
+// startSocketMedia makes the session's media a SocketViewer and hands it to
+// the socket's writer goroutine; noVideo: sound only (controller mode).
+func (ss *session) startSocketMedia(noVideo bool) {
+	v, err := ss.srv.hub.NewSocketViewer(noVideo)
+	if err != nil {
+		ss.log.Error("cannot start the WebSocket media", "err", err)
+		ss.reply(errorMessage(CodeWebRTC, "the host could not start the stream: "+err.Error()))
+		ss.closeAfterFlush(websocket.StatusInternalError, "no stream")
+		return
+	}
+	ss.mu.Lock()
+	if ss.finished {
+		ss.mu.Unlock()
+		v.Close()
+		return
+	}
+	ss.viewer = v
+	ss.mu.Unlock()
+	ss.viewerReady <- v // cap 1, and a session joins once
 }
 
 // peerGrace is how long a session outlives its peer before it ends: a page
@@ -477,10 +532,13 @@ func (ss *session) finish() {
 		}
 		ss.mu.Lock()
 		ss.finished = true
-		peer, member, left := ss.peer, ss.member, ss.left
+		peer, viewer, member, left := ss.peer, ss.viewer, ss.member, ss.left
 		ss.mu.Unlock()
 		if peer != nil {
 			peer.Close()
+		}
+		if viewer != nil {
+			viewer.Close()
 		}
 		ss.srv.mu.Lock()
 		delete(ss.srv.sessions, ss)

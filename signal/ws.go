@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"couchplay/stream"
 )
 
 const (
@@ -27,7 +29,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // checked above
-		CompressionMode:    websocket.CompressionContextTakeover,
+		// No permessage-deflate: the socket may carry the media (VP8, Opus),
+		// which does not compress, and deflating each frame would cost CPU and
+		// time on both ends; the JSON messages are small.
+		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
 		// Accept has answered (400 for a bad handshake).
@@ -42,7 +47,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		refuseSocket(conn, ref)
 		return
 	}
-	ss, err := s.newSession(s.log.With("remote", r.RemoteAddr, "signal", "ws"), clientIP(r), true)
+	ss, err := s.newSessionWith(s.log.With("remote", r.RemoteAddr, "signal", "ws"), clientIP(r), true, func(ss *session) { ss.socket = true })
 	if err != nil {
 		release()
 		conn.Close(websocket.StatusGoingAway, err.Error())
@@ -79,6 +84,10 @@ func wsReadLoop(ctx context.Context, conn *websocket.Conn, ss *session) {
 			return
 		}
 		if typ != websocket.MessageText {
+			if ss.mediaViewer() != nil {
+				ss.input(data) // WebSocket media: input comes up the socket, in the data channel's format
+				continue
+			}
 			ss.reply(errorMessage(CodeBadMessage, "signalling messages are JSON text, not binary"))
 			continue
 		}
@@ -89,10 +98,26 @@ func wsReadLoop(ctx context.Context, conn *websocket.Conn, ss *session) {
 func wsWriteLoop(ctx context.Context, conn *websocket.Conn, ss *session) {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
+	var media <-chan struct{} // the viewer's Ready, once the session has WebSocket media
+	var viewer *stream.SocketViewer
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case viewer = <-ss.viewerReady:
+			media = viewer.Ready()
+		case <-media:
+			// Everything queued: the viewer drops frames (newest wins) while
+			// this write waits for a slow socket, so the queue stays short.
+			for data := viewer.Next(); data != nil; data = viewer.Next() {
+				wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+				err := conn.Write(wctx, websocket.MessageBinary, data)
+				cancel()
+				if err != nil {
+					conn.CloseNow()
+					return
+				}
+			}
 		case <-ss.done:
 			// Dropped (queue overflow) or shut down: deliver nothing more.
 			conn.CloseNow()

@@ -98,9 +98,13 @@ type Hub struct {
 	resendTimer *time.Timer
 	audioOut    []audioDest // peers with an open audio channel, gathered per packet; writer goroutine
 
-	mu     sync.Mutex
-	peers  map[*Peer]struct{}
-	closed bool
+	mu      sync.Mutex
+	peers   map[*Peer]struct{}
+	sockets map[*SocketViewer]struct{} // pages that get their media over the WebSocket (socketviewer.go)
+	closed  bool
+
+	socketOut     []*SocketViewer // gathered per send; writer goroutine
+	socketVideoTS uint32          // the socket viewers' video clock, 90 kHz; writer goroutine
 
 	// audioPrev holds the packets the audio data channel sent last, newest
 	// first (sequence audioSeq − 1, − 2): the next message carries them

@@ -225,6 +225,7 @@ func (h *Hub) writeVideo(frame *image.RGBA, duration time.Duration, info emu.Inf
 	if err := h.video.WriteSample(media.Sample{Data: data, Duration: duration}); err != nil && !errors.Is(err, net.ErrClosed) {
 		h.log.Debug("video write", "err", err)
 	}
+	h.sendSocketVideo(data, key, duration)
 }
 
 func (h *Hub) writeAudio(audio []int16) {
@@ -328,6 +329,7 @@ func (h *Hub) sendAudioChannels(packet AudioPacket) {
 		h.resendMsg = AppendAudioMessage(h.resendMsg[:0], AudioMessage{Seq: seq, Timestamp: ts, Packets: h.audioPrev[:1], Resend: true})
 		h.resendTimer.Reset(AudioResendDelay)
 	}
+	h.sendSocketAudio(seq, ts, packet)
 	// The packets are kept whether or not anyone listens: the numbering goes on regardless.
 }
 
