@@ -103,7 +103,11 @@ func (p *playersPanel) show(s Status) {
 	for i := range p.labels {
 		slot := i + 1
 		st := stateOf(s, slot)
-		if text := slotText(slot, st); p.labels[i].Text != text {
+		text := slotText(slot, st)
+		if st == slotPlaying && slices.Contains(s.SocketMedia, slot) {
+			text += " (over the WebSocket: no WebRTC)"
+		}
+		if p.labels[i].Text != text {
 			p.labels[i].SetText(text)
 		}
 		// A reserved slot can be kicked (free it for someone else now) but

@@ -18,6 +18,8 @@ import './overlay.js';
 import './sound.js';
 import './leaving.js';
 import { exposeForTests } from './test-hooks.js';
+import { fail } from './state.js';
+import { unsupportedReason } from './wsmedia.js';
 
 exposeForTests();
 setupTouchpad();
@@ -25,4 +27,8 @@ setupView();
 setupGames();
 setupCodePrompt();
 requestAnimationFrame(pollGamepads);
-connect();
+if (window.couchplayCanPlay()) {
+  connect();
+} else {
+  fail(unsupportedReason()); // index.html opened no socket either
+}

@@ -2,7 +2,7 @@
 
 import { $, video } from './page.js';
 import { mark, retry, setState, setStatus } from './state.js';
-import { AUDIO_PATH, sound } from './sound.js';
+import { AUDIO_PATH, sound, worklet } from './sound.js';
 
 export function attach(stream) {
   video.srcObject = stream;
@@ -32,12 +32,18 @@ export function playVideo() {
 }
 
 let firstFrameWatched = false;
+let streamGeneration = 0; // a callback armed for an older stream says nothing
 // watchFirstFrameAgain: the next stream's first frame is marked again.
-export function watchFirstFrameAgain() { firstFrameWatched = false; }
+export function watchFirstFrameAgain() {
+  firstFrameWatched = false;
+  streamGeneration++;
+}
 function watchFirstFrame() {
   if (firstFrameWatched) return;
   firstFrameWatched = true;
+  const generation = streamGeneration;
   const presented = () => {
+    if (generation !== streamGeneration) return;
     mark('first-frame');
     setState('playing');
     setStatus('');
@@ -51,7 +57,7 @@ function watchFirstFrame() {
 
 export function unmute() {
   $('unmute').hidden = true;
-  if (sound.path === AUDIO_PATH.fast) {
+  if (worklet()) {
     // iOS/Safari: a context resumes only inside the gesture's handler.
     sound.ctx?.resume().catch(() => {});
     video.play().catch(() => {});

@@ -2,7 +2,8 @@
 
 import { $, STATS_INTERVAL_MS, body, session, video } from './page.js';
 import { inputStats } from './input.js';
-import { AUDIO_PATH, AUDIO_RATE, sound, soundStats } from './sound.js';
+import { AUDIO_RATE, sound, soundStats, worklet } from './sound.js';
+import { socketMedia, socketMediaStats } from './wsmedia.js';
 
 let statsTimer = 0;
 
@@ -60,13 +61,20 @@ async function updateStats() {
   }
   const b = sound.buffer;
   const frames = (n) => (n === undefined ? '–' : `${(n / AUDIO_RATE * 1000).toFixed(0)} ms`);
+  lines.push(`media      ${body.dataset.media === 'websocket' ? `WebSocket (no WebRTC: ${socketMedia.reason}), ${socketMedia.keyRequests} keyframes asked` : 'WebRTC'}`);
   lines.push(`fps        ${fps}`);
   lines.push(`video      ${video.kbps} kbps, loss ${video.loss}, jitter ${videoJitter}, freezes ${freezes}`);
   lines.push(`resolution ${res}`);
   lines.push(`rtt        ${rtt}`);
   lines.push(`audio      ${audio}, loss ${audioLoss}, jitter ${audioJitter}`);
   lines.push(`sound      ${soundStats()}`);
-  if (sound.path === AUDIO_PATH.fast) {
+  if (socketMedia.active) {
+    const s = socketMediaStats();
+    fps = s.fps;
+    res = s.resolution;
+    video = { kbps: s.kbps, loss: '0 % (TCP)' };
+  }
+  if (worklet()) {
     lines.push(`buffer     ${b.queuedMs !== undefined ? `${Math.round(b.queuedMs)} ms` : frames(b.queued)} (target ${b.targetMs !== undefined ? `${Math.round(b.targetMs)} ms` : frames(b.start)}), gaps ${b.gaps ?? b.underruns ?? 0} (${b.audible ?? 0} heard)`);
   }
   lines.push(`input      ${inputStats.changes} changes, ${inputStats.copies} copies, ${inputStats.repeats} repeats`);

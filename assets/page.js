@@ -7,6 +7,8 @@ export const MSG = Object.freeze({
   // the game console: library both ways; commands from player 1; game/notice from the host
   library: 'library', play: 'play', stop: 'stop', reset: 'reset',
   saveState: 'save_state', loadState: 'load_state', game: 'game', notice: 'notice',
+  // WebSocket media: the page's video decoder needs a keyframe
+  keyframe: 'keyframe',
 });
 
 // Error codes after which the session goes on: the host only rejected one message.

@@ -8,6 +8,7 @@ import { attach } from './media.js';
 import { flushInput } from './input.js';
 import { AUDIO_LABEL, openFastChannel } from './sound.js';
 import { exposeForTests } from './test-hooks.js';
+import { ICE_CONNECT_MS, socketMediaSupported } from './wsmedia.js';
 
 // A failed stream is restarted by rejoining (a fresh offer), up to MAX_REJOINS
 // times in a row; a stream connected for STREAM_STABLE_MS counts as healthy again.
@@ -18,6 +19,25 @@ const ICE_DISCONNECTED_MS = 10_000;
 // restartStream rejoins with the session token after the stream failed: the
 // host gives the same slot back with a new offer. The signalling connection is
 // dropped without a leave, so the host holds the slot meanwhile.
+// iceFailed: WebRTC could not reach the host from here (UDP blocked, a network
+// that passes only HTTP). Where the page can decode the game itself, it
+// rejoins at once for the media over its WebSocket instead of trying WebRTC
+// again; otherwise the usual restarts.
+function iceFailed(reason) {
+  if (session.leaving || session.failed || session.lostAt) return;
+  // A stream that connected before and failed later met a blip, not a wall: WebRTC again.
+  if (session.connectedOnce || !socketMediaSupported() || session.transport?.name !== 'ws' || window.couchplaySocketMedia.reason) {
+    restartStream(reason);
+    return;
+  }
+  window.couchplaySocketMedia.reason = `WebRTC could not connect: ${reason}`;
+  console.warn(`couchplay: ${reason} Switching to the game over the WebSocket.`);
+  const old = session.transport;
+  session.transport = null;
+  old.close(4001, 'switching to WebSocket media');
+  reconnect('WebRTC could not connect — switching to the WebSocket…');
+}
+
 export function restartStream(reason) {
   if (session.leaving || session.failed) return;
   if (session.lostAt) return; // already reconnecting, which brings a fresh stream
@@ -59,7 +79,7 @@ function newPeer() {
     clearTimeout(disconnectedTimer);
     const state = pc.iceConnectionState;
     if (state === 'failed') {
-      restartStream('The video connection failed (ICE failed): the host cannot be reached directly on this network.');
+      iceFailed('The video connection failed (ICE failed): the host cannot be reached directly on this network.');
     } else if (state === 'disconnected') {
       // Usually back within seconds; one that stays away is as good as failed.
       disconnectedTimer = setTimeout(() => {
@@ -73,11 +93,16 @@ function newPeer() {
     if (pc !== session.pc) return;
     if (pc.connectionState === 'connected') {
       mark('connected');
+      session.connectedOnce = true;
+      clearTimeout(session.iceTimer);
       // Connected and still so a while later: restarts are counted afresh.
       clearTimeout(session.stableTimer);
       session.stableTimer = setTimeout(() => { if (pc === session.pc) session.rejoins = 0; }, STREAM_STABLE_MS);
     }
-    if (pc.connectionState === 'failed') restartStream('The video connection to the host failed.');
+    if (pc.connectionState === 'failed') {
+      if (session.connectedOnce) restartStream('The video connection to the host failed.');
+      else iceFailed('The video connection to the host failed before it ever connected.');
+    }
   };
   pc.ondatachannel = (ev) => {
     if (ev.channel.label === AUDIO_LABEL) { openFastChannel(ev.channel); return; }
@@ -115,6 +140,13 @@ export async function onOffer(msg) {
   await pc.setLocalDescription(answer);
   send({ type: MSG.answer, sdp: pc.localDescription.sdp });
   mark('answer-sent');
+  // ICE that has not connected in this time will not (loopback and a LAN take well under a second).
+  clearTimeout(session.iceTimer);
+  session.iceTimer = setTimeout(() => {
+    if (pc === session.pc && pc.connectionState !== 'connected') {
+      iceFailed(`WebRTC did not connect within ${ICE_CONNECT_MS / 1000} s (UDP to the host blocked?).`);
+    }
+  }, ICE_CONNECT_MS);
 }
 
 async function addCandidate(c) {

@@ -9,6 +9,7 @@ import { watchFirstFrameAgain } from './media.js';
 import { releaseAll } from './input.js';
 import { closeGames, games, showGame, showLibrary, showRestart } from './games.js';
 import { closeFastChannel } from './sound.js';
+import { onSocketMedia, startSocketMedia, stopSocketMedia } from './wsmedia.js';
 
 //
 // Two transports carry the same JSON messages (README, Wire protocol): `ws`, the WebSocket,
@@ -81,7 +82,8 @@ const sink = {
     setStatus('Joining…');
     if (!t.joined) {
       t.joined = true;
-      t.send(window.couchplayJoinMessage());
+      const msg = joinMessage(t);
+      if (msg) t.send(msg);
     }
   },
   message(t, msg) {
@@ -108,6 +110,24 @@ const sink = {
     }
   },
 };
+
+// joinMessage is index.html's join message for transport t, or null when the
+// page cannot play over it: WebSocket media needs the WebSocket.
+function joinMessage(t) {
+  const msg = window.couchplayJoinMessage();
+  session.mediaReason = msg.media ? window.couchplayMediaChoice() : '';
+  if (msg.media && t.name !== 'ws') {
+    if (typeof RTCPeerConnection !== 'function') {
+      fail('This browser has no WebRTC, so the game would come over the WebSocket, but a proxy between this page and ' +
+        'the host blocks WebSockets (it drops the Upgrade/Connection headers). Open the host\'s own address, or ask ' +
+        'the admin to forward those headers.');
+      return null;
+    }
+    delete msg.media; // WebRTC could not connect before: try it again, nothing else can work here
+    session.mediaReason = '';
+  }
+  return msg;
+}
 
 export function connect() {
   body.dataset.state = 'connecting';
@@ -151,17 +171,22 @@ export function wsTransport(ws, early) {
     close(code, reason) { try { ws.close(code, reason); } catch { /* already closed */ } },
   };
   session.transport = t;
+  if (early?.joined) session.mediaReason = early.mediaReason ?? '';
   const onMessage = (ev) => {
     let msg;
     try { msg = JSON.parse(ev.data); } catch { toast('The host sent a message this page cannot read.'); return; }
     sink.message(t, msg);
   };
-  ws.onmessage = onMessage;
+  ws.binaryType = 'arraybuffer';
+  ws.onmessage = (ev) => {
+    if (typeof ev.data !== 'string') { if (t === session.transport) onSocketMedia(ev.data); return; }
+    onMessage(ev);
+  };
   ws.onclose = (ev) => sink.closed(t, { opened: t.opened, code: ev.code, reason: ev.reason });
   ws.onerror = () => { /* onclose follows with the details */ };
   const onOpen = () => { t.opened = true; sink.opened(t); };
   if (ws.readyState === WebSocket.OPEN) onOpen(); else ws.onopen = onOpen;
-  for (const ev of early?.queue ?? []) onMessage(ev);
+  for (const ev of early?.queue ?? []) ws.onmessage(ev);
   return t;
 }
 
@@ -182,6 +207,7 @@ const WS_PROBE_AFTER = 3;
 export function resetStream() {
   releaseAll();
   clearTimeout(session.stableTimer);
+  clearTimeout(session.iceTimer);
   try { session.pc?.close(); } catch { /* already closed */ }
   session.pc = null;
   session.channel = null;
@@ -189,6 +215,7 @@ export function resetStream() {
   closeFastChannel();
   session.pendingCandidates = [];
   session.welcomed = false;
+  stopSocketMedia();
   watchFirstFrameAgain();
 }
 
@@ -516,6 +543,11 @@ function onWelcome(msg) {
     session.carriedNotice = text;
     rejoinToWatch();
     return;
+  }
+  if (session.mediaReason) {
+    startSocketMedia(session.transport, session.mediaReason);
+  } else {
+    body.dataset.media = 'webrtc';
   }
   showGame(msg.game);
   applyView();

@@ -41,7 +41,13 @@ const AUDIO_DECODE_QUEUE = 10; // packets (100 ms); a decoder further behind ski
 const AUDIO_START_MS = 3000; // connected and no packet by then: fall back
 const AUDIO_STALL_MS = 1000; // no packet for this long while the RTP track has sound: fall back
 const AUDIO_CHECK_MS = 500;
-export const AUDIO_PATH = Object.freeze({ fast: 'datachannel', rtp: 'rtp' });
+// socket: WebSocket media (wsmedia.js) brings the same messages on the
+// signalling socket, played the same way; there is no RTP track to fall back to.
+export const AUDIO_PATH = Object.freeze({ fast: 'datachannel', rtp: 'rtp', socket: 'websocket' });
+// worklet: the sound heard is the worklet's (the fast path or WebSocket media), not the <video>'s.
+export const worklet = () => sound.path === AUDIO_PATH.fast || sound.path === AUDIO_PATH.socket;
+
+const OPUS_CONFIG = { codec: 'opus', sampleRate: AUDIO_RATE, numberOfChannels: AUDIO_CHANNELS };
 
 export const sound = {
   path: window.couchplayFastAudio?.() ? AUDIO_PATH.fast : AUDIO_PATH.rtp,
@@ -70,7 +76,7 @@ async function audioOutput() {
     // Suspended: autoplay with sound was refused, a tap resumes it (unmute).
     // It may also start a moment later by itself, and iOS suspends it in the background.
     const showTap = () => {
-      if (sound.path !== AUDIO_PATH.fast) return;
+      if (!worklet()) return;
       $('unmute').hidden = sound.ctx.state === 'running' || padMode();
     };
     sound.ctx.addEventListener('statechange', showTap);
@@ -96,10 +102,9 @@ export async function openFastChannel(ch) {
   ch.binaryType = 'arraybuffer';
   closeFastChannel();
   sound.channel = ch;
-  const config = { codec: 'opus', sampleRate: AUDIO_RATE, numberOfChannels: AUDIO_CHANNELS };
   try {
     await audioOutput();
-    if (!(await AudioDecoder.isConfigSupported(config)).supported) throw new Error('this browser cannot decode Opus');
+    if (!(await AudioDecoder.isConfigSupported(OPUS_CONFIG)).supported) throw new Error('this browser cannot decode Opus');
   } catch (err) {
     fallBackToRTP(`the fast audio path cannot start: ${err.message}`);
     return;
@@ -109,10 +114,50 @@ export async function openFastChannel(ch) {
     output: (data) => playDecoded(data),
     error: (err) => { if (sound.decoder === decoder) fallBackToRTP(`the Opus decoder failed: ${err.message}`); },
   });
-  decoder.configure(config);
+  decoder.configure(OPUS_CONFIG);
   sound.decoder = decoder;
   ch.onmessage = (ev) => { if (sound.channel === ch) onAudioMessage(ev.data); };
   ch.onclose = () => { if (sound.channel === ch) sound.channel = null; };
+}
+
+// startSocketSound readies the worklet and a decoder for WebSocket media's
+// sound (socketAudio). Without them the game plays silent, and F3 says why.
+export async function startSocketSound() {
+  const stream = { close() {} }; // stands for the socket's sound in sound.channel
+  closeFastChannel();
+  sound.channel = stream;
+  sound.path = AUDIO_PATH.socket;
+  sound.fallback = '';
+  sound.stalled = false;
+  body.dataset.audio = sound.path;
+  try {
+    if (typeof AudioDecoder !== 'function' || typeof AudioWorkletNode !== 'function') {
+      throw new Error('this browser has no AudioDecoder or AudioWorklet');
+    }
+    await audioOutput();
+    if (!(await AudioDecoder.isConfigSupported(OPUS_CONFIG)).supported) throw new Error('this browser cannot decode Opus');
+  } catch (err) {
+    sound.fallback = `no sound: ${err.message}`;
+    console.warn(`couchplay: WebSocket media plays without sound: ${err.message}`);
+    return;
+  }
+  if (sound.channel !== stream) return; // a newer stream took over meanwhile
+  const decoder = new AudioDecoder({
+    output: (data) => playDecoded(data),
+    error: (err) => {
+      if (sound.decoder !== decoder) return;
+      sound.decoder = null;
+      sound.fallback = `no sound: the Opus decoder failed: ${err.message}`;
+      console.warn(`couchplay: ${sound.fallback}`);
+    },
+  });
+  decoder.configure(OPUS_CONFIG);
+  sound.decoder = decoder;
+}
+
+// socketAudio plays one audio message that came on the WebSocket.
+export function socketAudio(data) {
+  if (sound.path === AUDIO_PATH.socket) onAudioMessage(data);
 }
 
 // parseAudioMessage reads an audio message into {seq, packets: [{ts, data}]},
@@ -170,7 +215,7 @@ function decodeAudio(packet, ts, recovered) {
 function playDecoded(data) {
   const packet = sound.decoding.shift(); // one output per Opus packet, in decode order
   try {
-    if (sound.path !== AUDIO_PATH.fast || !sound.node) return;
+    if (!worklet() || !sound.node) return;
     const planes = [];
     for (let c = 0; c < data.numberOfChannels; c++) {
       const plane = new Float32Array(data.numberOfFrames);
@@ -273,9 +318,11 @@ document.addEventListener('visibilitychange', () => {
 });
 
 export function soundStats() {
-  if (sound.path !== AUDIO_PATH.fast) return sound.fallback ? `RTP track (fallback: ${sound.fallback})` : 'RTP track';
+  if (sound.path === AUDIO_PATH.socket && !sound.decoder) return `WebSocket (${sound.fallback || 'starting'})`;
+  if (!worklet()) return sound.fallback ? `RTP track (fallback: ${sound.fallback})` : 'RTP track';
   const b = sound.buffer;
   const rate = b.rate === undefined ? '–' : `${b.rate >= 1 ? '+' : ''}${((b.rate - 1) * 100).toFixed(2)} %`;
-  return `data channel + WebCodecs, ${b.underruns ?? 0} underruns, ${b.concealedMs ?? 0} ms concealed, `
+  const via = sound.path === AUDIO_PATH.socket ? 'WebSocket' : 'data channel';
+  return `${via} + WebCodecs, ${b.underruns ?? 0} underruns, ${b.concealedMs ?? 0} ms concealed, `
     + `${sound.lost} lost / ${sound.recovered} recovered, ${sound.late} late, rate ${rate}, ${sound.ctx?.state ?? 'no context'}`;
 }

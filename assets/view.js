@@ -8,7 +8,7 @@ import { restartStream } from './rtc.js';
 import { unmute } from './media.js';
 import { showTouchpad } from './pad.js';
 import { games, setGamesBusy } from './games.js';
-import { AUDIO_PATH, sound } from './sound.js';
+import { sound, worklet } from './sound.js';
 
 //
 // Controller mode (?pad, or the Controller mode button) turns a phone into a
@@ -151,7 +151,7 @@ document.addEventListener('visibilitychange', () => { if (!document.hidden) keep
 // The sound starts on the first touch of the pad where autoplay with sound was
 // refused (iOS plays nothing until a touch; the picture-less page has no "Tap for sound").
 export function unlockAudio() {
-  if (sound.path === AUDIO_PATH.fast) {
+  if (worklet()) {
     if (sound.ctx && sound.ctx.state !== 'running') unmute();
     return;
   }

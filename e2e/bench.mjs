@@ -11,7 +11,7 @@
 // direction; the page is forced onto it), and a held tone counts sound gaps.
 //
 //   node e2e/bench.mjs [--loads 10] [--presses 30] [--sessions 20] [--cpu-seconds 10]
-//                      [--lr-presses 20] [--lr-runs 2] [--hold-seconds 30] [--only all|livingroom]
+//                      [--lr-presses 20] [--lr-runs 2] [--hold-seconds 30] [--only all|livingroom|wsmedia]
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -114,8 +114,13 @@ async function latencyProbe() {
   window.addEventListener('keydown', (e) => {
     if (e.code === 'KeyX' && !e.repeat) { probe.keydown = e.timeStamp; probe.gotFrame = false; probe.gotSound = false; }
   }, true);
+  // WebSocket media draws on a canvas, which has no frame callback: it is
+  // sampled at every display frame instead (the frame drawn is on screen at the next one).
+  const socket = document.body.dataset.media === 'websocket';
+  const screen = socket ? document.getElementById('screen-canvas') : v;
+  const next = (f) => (socket ? requestAnimationFrame((now) => f(now, { expectedDisplayTime: now, presentationTime: now })) : v.requestVideoFrameCallback(f));
   const onFrame = (now, m) => {
-    g.drawImage(v, 0, 0, 8, 8);
+    g.drawImage(screen, 0, 0, 8, 8);
     // Top-left area: the whole test card, or the NES ROM's player-1 quadrant
     // (#B53120); "lit" is a bright red channel in both.
     const d = g.getImageData(2, 2, 1, 1).data;
@@ -129,9 +134,9 @@ async function latencyProbe() {
     if (probe.lastFrameAt && now - probe.lastFrameAt > 200) probe.freezes.push(now - probe.lastFrameAt);
     probe.lastFrameAt = now;
     probe.frames++;
-    v.requestVideoFrameCallback(onFrame);
+    next(onFrame);
   };
-  v.requestVideoFrameCallback(onFrame);
+  next(onFrame);
 
   // Sound: RMS per 128-sample render quantum, on/off with hysteresis.
   const worklet = `
@@ -149,8 +154,8 @@ async function latencyProbe() {
     }
     registerProcessor('onset', Onset);`;
   try {
-    const fast = window.couchplay?.audio?.path === 'datachannel';
-    probe.path = fast ? 'datachannel' : 'rtp';
+    const fast = ['datachannel', 'websocket'].includes(window.couchplay?.audio?.path);
+    probe.path = fast ? window.couchplay.audio.path : 'rtp';
     const ctx = fast ? window.couchplay.audio.context : new AudioContext({ latencyHint: 'interactive' });
     await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([worklet], { type: 'text/javascript' })));
     const src = fast ? window.couchplay.audio.output : ctx.createMediaStreamSource(v.srcObject);
@@ -179,14 +184,22 @@ async function latencyProbe() {
 
 // ---------- figures ----------
 
-async function navigationToFirstFrame(browser, host) {
+async function navigationToFirstFrame(browser, host, query = '') {
   const results = [];
   for (let i = 0; i < LOADS; i++) {
     const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
     await context.grantPermissions(['camera', 'microphone'], { origin: new URL(host.url).origin });
     await context.addInitScript(firstFrameProbe);
     const page = await context.newPage();
-    await page.goto(host.url);
+    await page.goto(new URL(query, host.url).href);
+    if (query.includes('media=websocket')) {
+      // The canvas's first frame: drawn at the mark, on screen at the next display frame.
+      await page.waitForFunction(() => performance.getEntriesByName('couchplay:first-frame').length, null, { timeout: 15_000 });
+      await page.evaluate(() => new Promise((resolve) => requestAnimationFrame((now) => {
+        window.__firstFrame = { display: now, presentation: now };
+        resolve();
+      })));
+    }
     await page.waitForFunction(() => window.__firstFrame, null, { timeout: 15_000 });
     results.push(await page.evaluate(() => ({
       ...window.__firstFrame,
@@ -204,7 +217,7 @@ async function navigationToFirstFrame(browser, host) {
 async function keyLatency(browser, host, presses = PRESSES, query = '', open = () => openPage(browser, host, query)) {
   const page = await open();
   await waitState(page, 'playing');
-  if (!query) {
+  if (!query.includes('audio=rtp')) {
     await page.waitForFunction(() => window.couchplay.audio.stats.decoded > 0, null, { timeout: 15_000 })
       .catch(() => log('the fast audio path did not start'));
     // The buffer learns the link in its first second (a guess until then):
@@ -243,10 +256,10 @@ async function keyLatency(browser, host, presses = PRESSES, query = '', open = (
 }
 
 // CPU of the host and its core child while `viewers` pages watch; RSS of both.
-async function hostCPU(browser, host, viewers = 1) {
+async function hostCPU(browser, host, viewers = 1, query = '') {
   const pages = [];
   for (let i = 0; i < viewers; i++) {
-    const page = await openPage(browser, host);
+    const page = await openPage(browser, host, query);
     await waitState(page, 'playing');
     pages.push(page);
   }
@@ -399,7 +412,30 @@ try {
   hosts.push(host);
   log(`host ${host.url} pid ${host.pid}`);
 
-  await livingRoom(browser, host);
+  if (opt.only === 'all' || opt.only === 'livingroom') await livingRoom(browser, host);
+  if (opt.only === 'all' || opt.only === 'wsmedia') {
+    // WebSocket media (no WebRTC): the same frames over the signalling socket, decoded with WebCodecs.
+    const WS = '?media=websocket';
+    log(`WebSocket media: navigation -> first frame, ${LOADS} loads`);
+    const wnav = await navigationToFirstFrame(browser, host, WS);
+    raw.wsNavigation = wnav;
+    rows.push(['WebSocket media: navigation -> first frame on screen, median', ms(median(wnav.map((x) => x.presentation))), '<= 250 ms']);
+    log(`WebSocket media: key -> frame / sound, ${PRESSES} presses`);
+    const wkey = await keyLatency(browser, host, PRESSES, WS);
+    raw.wsKey = wkey;
+    const wframe = wkey.frame.map((x) => x.presentation);
+    rows.push([`WebSocket media: key -> white on screen, median / p95 (n=${wframe.length})`, `${ms(median(wframe))} / ${ms(quantile(wframe, 0.95))}`, '<= WebRTC + 5 ms']);
+    rows.push([`WebSocket media: key -> sound onset (played: ${wkey.path}), median (n=${wkey.sound.length})`,
+      wkey.audioMode === 'worklet' ? ms(median(wkey.sound.map((x) => x.rendered))) : wkey.audioMode, '']);
+    log(`WebSocket media: key -> frame over WebRTC for comparison, ${PRESSES} presses`);
+    const rkey = await keyLatency(browser, host, PRESSES);
+    const rframe = rkey.frame.map((x) => x.presentation);
+    rows.push([`  WebRTC in the same run: key -> white, median / p95 (n=${rframe.length})`, `${ms(median(rframe))} / ${ms(quantile(rframe, 0.95))}`, '']);
+    log(`WebSocket media: host CPU over ${CPU_SECONDS} s, one viewer`);
+    const wcpu = await hostCPU(browser, host, 1, WS);
+    raw.wsCPU = wcpu;
+    rows.push(['WebSocket media: host CPU, 1 viewer, testcard', `${wcpu.idle.toFixed(1)} % of a core`, '<= WebRTC viewer']);
+  }
   if (opt.only === 'all') {
     log(`navigation -> first frame, ${LOADS} loads`);
     const nav = await navigationToFirstFrame(browser, host);

@@ -199,10 +199,12 @@ export async function waitSlot(page, timeout = WAIT_MS) {
 // colour and the spread (max channel distance between sampled pixels).
 function samplerSource() {
   window.__sample = () => {
-    const v = document.getElementById('screen');
-    if (!v || !v.videoWidth) return null;
+    // WebSocket media draws on #screen-canvas, WebRTC plays in the <video>.
+    const v = document.body.dataset.media === 'websocket' ? document.getElementById('screen-canvas') : document.getElementById('screen');
+    const w = v?.videoWidth ?? v?.width, h = v?.videoHeight ?? v?.height;
+    if (!v || !w) return null;
     const c = window.__sampleCanvas ||= document.createElement('canvas');
-    c.width = v.videoWidth; c.height = v.videoHeight;
+    c.width = w; c.height = h;
     const g = c.getContext('2d', { willReadFrequently: true });
     g.drawImage(v, 0, 0);
     const d = g.getImageData(0, 0, c.width, c.height).data;

@@ -7,6 +7,7 @@ import (
 
 	"couchplay/emu"
 	"couchplay/internal/settings"
+	"couchplay/signal"
 )
 
 // What the window (app.Host) reads and commands. Every method may be called
@@ -18,8 +19,11 @@ type Status struct {
 	Players    []int  // occupied player slots (1-4), connected or reserved
 	Reserved   []int  // the slots of Players whose page dropped and may come back (room.ReserveFor)
 	Spectators int
-	Peers      int    // connected WebRTC peers
-	RoomCode   string // the 4-digit room code in code mode, "" when access is open (it changes when someone was guessing it)
+	// SocketMedia: the slots of Players whose page gets the game over its
+	// WebSocket (no WebRTC, or WebRTC could not connect: README, WebSocket media).
+	SocketMedia []int
+	Peers       int    // connected viewers (WebRTC peers and WebSocket media)
+	RoomCode    string // the 4-digit room code in code mode, "" when access is open (it changes when someone was guessing it)
 	// AccessNotice is what the host says about its room code and QR code, ""
 	// for nothing: typing the code waits for everyone (too many wrong codes),
 	// someone was guessing so the code is new, a kick made a new QR code.
@@ -33,7 +37,13 @@ type Status struct {
 // Status is a snapshot for the window.
 func (h *Host) Status() Status {
 	players, spectators := h.room.Roster()
-	return Status{Game: h.console.Status().Game.Name, Players: players, Reserved: h.room.Reserved(),
+	var socketMedia []int
+	for _, m := range h.srv.Members() {
+		if m.Slot > 0 && m.Media == signal.MediaWebSocket {
+			socketMedia = append(socketMedia, m.Slot)
+		}
+	}
+	return Status{SocketMedia: socketMedia, Game: h.console.Status().Game.Name, Players: players, Reserved: h.room.Reserved(),
 		Spectators: spectators, Peers: h.hub.Connected(), RoomCode: h.srv.RoomCode(), Notice: h.srv.PortNotice(),
 		Fingerprint: h.srv.Fingerprint(), AccessNotice: h.srv.AccessNotice()}
 }
