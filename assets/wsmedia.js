@@ -58,6 +58,7 @@ export function unsupportedReason() {
 
 // startSocketMedia runs when the host welcomed a join with media "websocket".
 export function startSocketMedia(transport, reason) {
+  const waiting = early;
   stopSocketMedia();
   socketMedia.active = true;
   socketMedia.reason = reason;
@@ -84,9 +85,11 @@ export function startSocketMedia(transport, reason) {
     setState('playing');
     setStatus('');
   }
+  for (const data of waiting) onSocketMedia(data);
 }
 
 export function stopSocketMedia() {
+  early = [];
   if (!socketMedia.active) return;
   socketMedia.active = false;
   closeDecoder();
@@ -99,9 +102,19 @@ function closeDecoder() {
   try { if (d && d.state !== 'closed') d.close(); } catch { /* closed */ }
 }
 
+// Media that came before the welcome was handled (the host sends the
+// keyframe right after it; the page may still be loading): kept, and played
+// once the welcome starts the stream, so the first frame is that keyframe,
+// not one asked for again half a second later.
+const EARLY_MAX = 120;
+let early = [];
+
 // onSocketMedia handles one binary message from the host.
 export function onSocketMedia(data) {
-  if (!socketMedia.active) return;
+  if (!socketMedia.active) {
+    if (early.length < EARLY_MAX) early.push(data);
+    return;
+  }
   const b = new Uint8Array(data);
   if (b[0] === VIDEO_MESSAGE && b.length > VIDEO_HEADER) onVideo(b);
   else if (b[0] === AUDIO_MESSAGE) socketAudio(data);

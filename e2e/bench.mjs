@@ -97,6 +97,17 @@ function firstFrameProbe() {
     v.requestVideoFrameCallback((now, m) => {
       window.__firstFrame = { display: m.expectedDisplayTime, presentation: m.presentationTime };
     });
+    // WebSocket media's canvas: its first frame is drawn at the mark and on
+    // screen at the display frame after it.
+    const watch = (now) => {
+      if (window.__firstFrame) return;
+      if (performance.getEntriesByName('couchplay:first-frame').length && document.body.dataset.media === 'websocket') {
+        window.__firstFrame = { display: now, presentation: now };
+        return;
+      }
+      requestAnimationFrame(watch);
+    };
+    requestAnimationFrame(watch);
   });
 }
 
@@ -192,14 +203,6 @@ async function navigationToFirstFrame(browser, host, query = '') {
     await context.addInitScript(firstFrameProbe);
     const page = await context.newPage();
     await page.goto(new URL(query, host.url).href);
-    if (query.includes('media=websocket')) {
-      // The canvas's first frame: drawn at the mark, on screen at the next display frame.
-      await page.waitForFunction(() => performance.getEntriesByName('couchplay:first-frame').length, null, { timeout: 15_000 });
-      await page.evaluate(() => new Promise((resolve) => requestAnimationFrame((now) => {
-        window.__firstFrame = { display: now, presentation: now };
-        resolve();
-      })));
-    }
     await page.waitForFunction(() => window.__firstFrame, null, { timeout: 15_000 });
     results.push(await page.evaluate(() => ({
       ...window.__firstFrame,
