@@ -399,19 +399,12 @@ func (ss *session) join(msg Message) {
 		Closed: ss.peerEnded,
 	})
 	if err != nil {
-		ss.log.Error("cannot create peer", "err", err)
-		ss.reply(errorMessage(CodeWebRTC, "the host could not start the stream: "+err.Error()))
-		ss.closeAfterFlush(websocket.StatusInternalError, "no stream")
+		ss.streamFailed("the WebRTC peer", err)
 		return
 	}
-	ss.mu.Lock()
-	if ss.finished {
-		ss.mu.Unlock()
-		peer.Close()
+	if !ss.adopt(func() { ss.peer = peer }, peer.Close) {
 		return
 	}
-	ss.peer = peer
-	ss.mu.Unlock()
 	ss.reply(Message{Type: TypeOffer, SDP: offer})
 	ss.mu.Lock()
 	ss.offered = true
@@ -435,20 +428,33 @@ func (ss *session) mediaViewer() *stream.SocketViewer {
 func (ss *session) startSocketMedia(noVideo bool) {
 	v, err := ss.srv.hub.NewSocketViewer(noVideo)
 	if err != nil {
-		ss.log.Error("cannot start the WebSocket media", "err", err)
-		ss.reply(errorMessage(CodeWebRTC, "the host could not start the stream: "+err.Error()))
-		ss.closeAfterFlush(websocket.StatusInternalError, "no stream")
+		ss.streamFailed("the WebSocket media", err)
 		return
 	}
+	if ss.adopt(func() { ss.viewer = v }, v.Close) {
+		ss.viewerReady <- v // cap 1, and a session joins once
+	}
+}
+
+// streamFailed tells the page its stream could not start, and ends the session.
+func (ss *session) streamFailed(what string, err error) {
+	ss.log.Error("cannot start "+what, "err", err)
+	ss.reply(errorMessage(CodeWebRTC, "the host could not start the stream: "+err.Error()))
+	ss.closeAfterFlush(websocket.StatusInternalError, "no stream")
+}
+
+// adopt keeps what join made (set, under mu) unless the session finished
+// meanwhile: then finish has run without it, so it is released here.
+func (ss *session) adopt(set, release func()) bool {
 	ss.mu.Lock()
 	if ss.finished {
 		ss.mu.Unlock()
-		v.Close()
-		return
+		release()
+		return false
 	}
-	ss.viewer = v
+	set()
 	ss.mu.Unlock()
-	ss.viewerReady <- v // cap 1, and a session joins once
+	return true
 }
 
 // peerGrace is how long a session outlives its peer before it ends: a page
