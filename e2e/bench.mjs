@@ -471,6 +471,12 @@ try {
     raw.cpu = cpu;
     rows.push(['host CPU, 1 viewer, testcard (idle black)', `${cpu.idle.toFixed(1)} % of a core`, '<= 5 %']);
     rows.push(['host RSS, 1 viewer', `${(cpu.rss / 1024).toFixed(1)} MiB`, '—']);
+    await poll(async () => (await health(host)).peers === 0, 'the viewer to leave');
+    await sleep(1000);
+    log(`host CPU over ${CPU_SECONDS} s, nobody watching`);
+    const idle = await cpuPercent(host.pid, CPU_SECONDS);
+    raw.idleCPU = idle;
+    rows.push(['host CPU, nobody watching (the game pauses)', `${idle.toFixed(2)} % of a core`, '<= 0.3 %']);
 
     log(`RSS growth over ${SESSIONS} join/leave sessions`);
     const growth = await rssGrowth(browser, host);

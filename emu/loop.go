@@ -65,6 +65,10 @@ type Loop struct {
 	tasks   chan loopTask            // work to run on the loop goroutine between frames
 	info    atomic.Pointer[Info]     // Info of the core being run
 	frames  atomic.Uint64
+	// paused: no frames run (nobody watches); the game's state is kept.
+	// wake (cap 1) gets the paused loop going: a resume, or a core to swap in.
+	paused atomic.Bool
+	wake   chan struct{}
 
 	mu      sync.Mutex
 	started bool
@@ -79,7 +83,7 @@ func NewLoop(core Core, input InputSource, sink FrameSink, clock Clock) *Loop {
 		clock = RealClock{}
 	}
 	l := &Loop{clock: clock, input: input, sink: sink, core: core, tasks: make(chan loopTask),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	info := core.Info()
 	l.info.Store(&info)
 	return l
@@ -112,6 +116,25 @@ func (l *Loop) Shutdown() {
 	}
 }
 
+// SetPaused stops running frames, or starts again. Paused, the game stands
+// still with its state kept and costs no CPU; Do and SetCore still work. On
+// resume the schedule starts afresh from now (no catching up).
+func (l *Loop) SetPaused(on bool) {
+	if l.paused.Swap(on) != on && !on {
+		l.nudge()
+	}
+}
+
+// Paused reports whether SetPaused(true) holds.
+func (l *Loop) Paused() bool { return l.paused.Load() }
+
+func (l *Loop) nudge() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Frames returns the number of frames run so far.
 func (l *Loop) Frames() uint64 { return l.frames.Load() }
 
@@ -126,6 +149,7 @@ func (l *Loop) SetCore(core Core) {
 	if old := l.pending.Swap(&coreSwap{core: core}); old != nil && old.core != core {
 		old.core.Close()
 	}
+	l.nudge() // a paused loop swaps it in now, closing the old core
 }
 
 // Core returns the current core. Call it only before Start or after Shutdown
@@ -220,6 +244,21 @@ func (l *Loop) run() {
 		case <-l.stop:
 			return
 		default:
+		}
+		if l.paused.Load() {
+			l.applySwap()
+			l.runTasks()
+			select {
+			case <-l.stop:
+				return
+			case <-l.wake:
+			case t := <-l.tasks:
+				l.applySwap()
+				t.fn(l.core)
+				close(t.done)
+			}
+			rebase = true // frames start from now when it resumes
+			continue
 		}
 		if l.applySwap() && !rebase {
 			// A new core starts in the slot the old one's next frame had, then

@@ -367,3 +367,34 @@ func TestLoopDoRunsBetweenFrames(t *testing.T) {
 		t.Errorf("Do after Shutdown = %v", err)
 	}
 }
+
+// Paused, no frame runs (the game's state stays as it was), Do and SetCore
+// still work, and a resume starts frames again from now.
+func TestLoopPause(t *testing.T) {
+	first, second := newRecordingCore(60), newRecordingCore(60)
+	l := NewLoop(first, nil, nil, RealClock{})
+	l.Start()
+	defer l.Shutdown()
+	waitFor(t, "frames", func() bool { return l.Frames() > 3 })
+	l.SetPaused(true)
+	time.Sleep(50 * time.Millisecond) // the frame in flight, if any
+	n := l.Frames()
+	time.Sleep(200 * time.Millisecond)
+	if got := l.Frames(); got != n || !l.Paused() {
+		t.Fatalf("paused, yet %d frames ran", got-n)
+	}
+	var ran Core
+	if err := l.Do(func(c Core) { ran = c }); err != nil || ran != first {
+		t.Fatalf("Do while paused: %v, core %v", err, ran)
+	}
+	l.SetCore(second)
+	waitFor(t, "the old core closed while paused", func() bool { return first.closed.Load() })
+	if l.Frames() != n {
+		t.Fatal("SetCore while paused ran a frame")
+	}
+	l.SetPaused(false)
+	waitFor(t, "frames again after resume", func() bool { return l.Frames() > n+3 })
+	if len(second.seen) == 0 {
+		t.Fatal("the new core did not run after the resume")
+	}
+}

@@ -10,14 +10,27 @@ import (
 // (the window's live game view). The frame loop stores into it only while
 // someone watches, and nobody outside the loop ever holds the loop's frame.
 type Preview struct {
-	want atomic.Bool
-	mu   sync.Mutex
-	img  *image.RGBA
-	seq  uint64
+	want     atomic.Bool
+	onChange atomic.Pointer[func()]
+	mu       sync.Mutex
+	img      *image.RGBA
+	seq      uint64
 }
 
 // Watch turns copying on or off (off costs the loop one atomic load a frame).
-func (p *Preview) Watch(on bool) { p.want.Store(on) }
+func (p *Preview) Watch(on bool) {
+	if p.want.Swap(on) != on {
+		if fn := p.onChange.Load(); fn != nil {
+			(*fn)()
+		}
+	}
+}
+
+// Watched reports whether a screen on the host shows the game now.
+func (p *Preview) Watched() bool { return p.want.Load() }
+
+// OnChange sets fn to run each time Watch turns copying on or off.
+func (p *Preview) OnChange(fn func()) { p.onChange.Store(&fn) }
 
 // Store copies frame; it is a FrameSink's job, on the loop goroutine.
 func (p *Preview) Store(frame *image.RGBA) {

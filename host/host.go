@@ -64,6 +64,7 @@ type Host struct {
 	room    *room.Room
 	finder  *libretro.Finder
 	preview *emu.Preview
+	pauseMu sync.Mutex // updatePause
 	loop    *emu.Loop
 	console *emu.Console
 	srv     *signal.Server
@@ -105,6 +106,12 @@ func New(cfg Config) (*Host, error) {
 		h.preview.Store(frame) // the window's live view; copies only while shown
 	}
 	h.loop = emu.NewLoop(lightcycles.New(), h.room, sink, emu.RealClock{})
+	// Nobody watches (no page's media flows, the window does not show the
+	// game): the game pauses, its state kept, and the host costs next to no
+	// CPU. A viewer resumes it; the hub starts each one on a keyframe.
+	h.loop.SetPaused(true)
+	hub.OnViewers(func(int) { h.updatePause() })
+	h.preview.OnChange(h.updatePause)
 	h.console = emu.NewConsole(emu.ConsoleConfig{Loop: h.loop, Logger: cfg.Logger, Open: h.openLibretro, Builtins: builtins,
 		Games: func() []emu.Game { return h.finder.Library(cfg.ROMDirs) }}, emu.LightCyclesGame)
 	// A new game starts every viewer on a keyframe, even at the same size.
@@ -120,6 +127,18 @@ func New(cfg Config) (*Host, error) {
 		HTTPSDir: cfg.HTTPSDir,
 	}, hub, h.room)
 	return h, nil
+}
+
+// updatePause pauses the game while nobody watches, from the current counts
+// (callbacks may come in any order: each reads the state as it is now).
+func (h *Host) updatePause() {
+	h.pauseMu.Lock()
+	defer h.pauseMu.Unlock()
+	idle := h.hub.Connected() == 0 && !h.preview.Watched()
+	if idle != h.loop.Paused() {
+		h.loop.SetPaused(idle)
+		h.log.Debug("game paused while nobody watches", "paused", idle)
+	}
 }
 
 // startGame makes the console run what Config.ROM names: a built-in, or a

@@ -11,6 +11,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"couchplay/emu"
 	"couchplay/internal/testutil"
 )
@@ -205,5 +207,55 @@ func TestStartupLines(t *testing.T) {
 	h.announceNewCode("0042", 300)
 	if line := "couchplay: serving " + u + " (new room code 0042: someone was guessing the old one, 300 wrong codes)\n"; !strings.HasSuffix(code.String(), line) {
 		t.Errorf("after a guessed code: %q, want it to end with %q", code.String(), line)
+	}
+}
+
+// Nobody watches: the game stands still. The window's view, or a page whose
+// media flows (here one on WebSocket media), runs it; when they go it stops.
+func TestTheGamePausesWhileNobodyWatches(t *testing.T) {
+	h := startTestHost(t, testConfig(t, io.Discard))
+	still := func(what string) {
+		t.Helper()
+		n := h.loop.Frames()
+		time.Sleep(150 * time.Millisecond)
+		if got := h.loop.Frames(); got != n {
+			t.Fatalf("%s: %d frames ran", what, got-n)
+		}
+	}
+	runs := func(what string) {
+		t.Helper()
+		n := h.loop.Frames()
+		deadline := time.Now().Add(5 * time.Second)
+		for h.loop.Frames() < n+5 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the game does not run", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	still("nobody watching at start")
+	h.Preview().Watch(true)
+	runs("the window shows the game")
+	h.Preview().Watch(false)
+	time.Sleep(50 * time.Millisecond) // the frame in flight
+	still("the window stopped showing it")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(h.URLs()[0], "http")+"ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"join","media":"websocket"}`)); err != nil {
+		t.Fatal(err)
+	}
+	runs("a page's media flows")
+	c.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.loop.Paused() {
+		if time.Now().After(deadline) {
+			t.Fatal("the game runs on after the page left")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

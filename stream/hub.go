@@ -85,6 +85,8 @@ type Hub struct {
 	keys      keyframeGate // join: next frame is a keyframe; PLI/FIR: throttled
 	thin      thinning     // fewer frames when the encoder cannot get down to the target; writer goroutine
 	connected atomic.Int32
+	// onViewers hears every change of connected (OnViewers).
+	onViewers atomic.Pointer[func(int)]
 
 	audioSeq uint16 // audio data channel sequence number; writer goroutine
 	audioTS  uint32 // its timestamp of the next packet, 48 kHz samples; writer goroutine
@@ -165,8 +167,21 @@ func (h *Hub) RequestKeyframe() { h.keys.join() }
 // pliInterval for all viewers together.
 func (h *Hub) pictureLost() { h.keys.loss() }
 
-// Connected is the number of peers whose connection is up.
+// Connected is the number of viewers whose media flows: WebRTC peers whose
+// connection is up, and WebSocket media viewers.
 func (h *Hub) Connected() int { return int(h.connected.Load()) }
+
+// OnViewers sets fn to hear the number of viewers each time it changes (the
+// host pauses the game while nobody watches). fn runs on the goroutine that
+// changed it and must not block.
+func (h *Hub) OnViewers(fn func(n int)) { h.onViewers.Store(&fn) }
+
+func (h *Hub) addViewers(d int32) {
+	n := h.connected.Add(d)
+	if fn := h.onViewers.Load(); fn != nil {
+		(*fn)(int(n))
+	}
+}
 
 // WriteFrame hands one emulated frame and its audio to the writer goroutine,
 // which encodes them once and sends them to every peer (writer.go). It is the

@@ -198,11 +198,11 @@ func (p *Peer) stateChanged(webrtc.PeerConnectionState) {
 	p.mu.Unlock()
 	if changed {
 		if up {
-			p.hub.connected.Add(1)
+			p.hub.addViewers(1)
 			// A new viewer can only start decoding on a keyframe.
 			p.hub.RequestKeyframe()
 		} else {
-			p.hub.connected.Add(-1)
+			p.hub.addViewers(-1)
 		}
 	}
 	// Failed, Disconnected too long, never Connected: the watchdog calls fail.
@@ -303,7 +303,7 @@ func (p *Peer) Close() {
 		p.connected = false
 		p.mu.Unlock()
 		if wasUp {
-			p.hub.connected.Add(-1)
+			p.hub.addViewers(-1)
 		}
 		p.hub.mu.Lock()
 		delete(p.hub.peers, p)

@@ -74,7 +74,7 @@ func (h *Hub) NewSocketViewer(noVideo bool) (*SocketViewer, error) {
 	}
 	h.sockets[v] = struct{}{}
 	h.mu.Unlock()
-	h.connected.Add(1)
+	h.addViewers(1)
 	h.RequestKeyframe()
 	return v, nil
 }
@@ -131,7 +131,7 @@ func (v *SocketViewer) Close() {
 	h.mu.Lock()
 	delete(h.sockets, v)
 	h.mu.Unlock()
-	h.connected.Add(-1)
+	h.addViewers(-1)
 }
 
 func (v *SocketViewer) dropVideoLocked() {
