@@ -7,7 +7,7 @@
 // the data channel's format.
 
 import { $, MSG, body, session, video } from './page.js';
-import { mark, setState, setStatus } from './state.js';
+import { fail, mark, setState, setStatus } from './state.js';
 import { send } from './signalling.js';
 import { closeFastChannel, socketAudio, startSocketSound } from './sound.js';
 import { flushInput } from './input.js';
@@ -80,6 +80,7 @@ export function startSocketMedia(transport, reason) {
   session.sentBits = 0;
   flushInput();
   startSocketSound();
+  checkVP8();
   if (padMode()) {
     mark('pad-ready');
     setState('playing');
@@ -94,6 +95,29 @@ export function stopSocketMedia() {
   socketMedia.active = false;
   closeDecoder();
   closeFastChannel();
+}
+
+// A browser with WebCodecs may still lack a VP8 decoder (WebKitGTK decodes
+// with GStreamer's vp8dec): then nothing here can play, and the page says so
+// instead of asking for keyframes forever.
+const NO_VP8 = () => `${typeof RTCPeerConnection === 'function' ? 'WebRTC could not connect here' : 'This browser has no WebRTC'}, ` +
+  'and its WebCodecs cannot decode VP8 video, so it cannot show the game ' +
+  '(on Linux, WebKitGTK decodes VP8 with GStreamer\'s vp8dec, in gstreamer1.0-plugins-good). ' +
+  'Chrome, Edge, Firefox and Safari (16.4 or later) work.';
+async function checkVP8() {
+  if (padMode()) return; // no picture to decode
+  try {
+    if (!(await VideoDecoder.isConfigSupported({ codec: 'vp8' })).supported) cannotPlay();
+  } catch (err) {
+    console.warn('couchplay: VP8 support check', err);
+  }
+}
+
+// cannotPlay gives the seat back (nothing here will ever show the game) and says why.
+function cannotPlay() {
+  session.transport?.leave();
+  session.transport = null;
+  fail(NO_VP8());
 }
 
 function closeDecoder() {
@@ -167,6 +191,11 @@ function newDecoder() {
 
 // A failed decoder is replaced by a new one, which starts on a keyframe the host is asked for.
 function decoderFailed(err) {
+  if (err?.name === 'NotSupportedError') {
+    closeDecoder();
+    cannotPlay();
+    return;
+  }
   console.warn(`couchplay: the video decoder failed (${err?.message ?? err}); asking for a keyframe`);
   closeDecoder();
   askKeyframe('decoder error');

@@ -140,6 +140,26 @@ test('WebSocket media: the page rejoins its slot after the connection drops, and
   }
 });
 
+// WebCodecs without a VP8 decoder (as WebKitGTK without GStreamer's vp8dec).
+function noWebRTCNoVP8() {
+  delete window.RTCPeerConnection;
+  const check = VideoDecoder.isConfigSupported.bind(VideoDecoder);
+  VideoDecoder.isConfigSupported = async (config) => (config.codec === 'vp8' ? { supported: false, config } : check(config));
+}
+
+test('WebCodecs without VP8: the page names the missing decoder and gives its seat back', async () => {
+  const host = await startHost();
+  try {
+    const page = await openPageWith(browser, host, { init: noWebRTCNoVP8 });
+    await waitState(page, 'error');
+    assert.match(await page.locator('#error').textContent(), /cannot decode VP8 video.*vp8dec/);
+    await poll(async () => (await health(host)).players === 0, 'the seat to be free at once');
+    await page.context().close();
+  } finally {
+    await host.stop();
+  }
+});
+
 test('neither WebRTC nor WebCodecs: one clear sentence naming what is missing, and no seat taken', async () => {
   const host = await startHost();
   try {
