@@ -16,7 +16,8 @@ window.addEventListener('pagehide', (ev) => {
   if (ev.persisted) {
     session.transport = null;
     // A poll session is not shut (that says leave): the host replaces it on the rejoin, or times it out.
-    if (t?.name === 'ws') t.close(1001, 'page frozen');
+    // Not 1001: the host takes a browser's 1001 (a page going away) as a leave.
+    if (t?.name === 'ws') t.close(4003, 'page frozen');
   } else {
     t?.leave();
   }

@@ -42,6 +42,9 @@ type session struct {
 	// closed without one (pushed out, or the join timeout). Either takes it
 	// out of the unjoined share (newSession).
 	joined, closing atomic.Bool
+	// hostClosed: the host started the WebSocket's close handshake (the code
+	// the browser echoes is then the host's own).
+	hostClosed atomic.Bool
 	// finishAtOnce: the transport has no goroutine of its own that ends the
 	// session (long-poll), so one closed without a seat (pushed out, join
 	// timeout) is finished at once, its place given back; its last messages

@@ -62,15 +62,26 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		defer close(writerDone)
 		wsWriteLoop(ctx, conn, ss)
 	}()
-	wsReadLoop(ctx, conn, ss)
-
+	// (A close the host started comes back with its own code: not the page's word.)
+	if wsReadLoop(ctx, conn, ss) == websocket.StatusGoingAway && !ss.hostClosed.Load() {
+		// A browser closes a page's socket with 1001 when the page goes away
+		// (closed, reloaded, navigated off). Firefox does it before pagehide,
+		// so the page's own leave never goes out: this is its leave. (The page
+		// closes with 4003 when it goes into the back/forward cache instead.)
+		ss.log.Info("the page went away (1001): its slot is freed")
+		ss.mu.Lock()
+		ss.left = true
+		ss.mu.Unlock()
+	}
 	ss.finish()
 	cancel()
 	<-writerDone
 	conn.CloseNow()
 }
 
-func wsReadLoop(ctx context.Context, conn *websocket.Conn, ss *session) {
+// wsReadLoop reads until the socket ends, and returns the close code the
+// browser sent (-1: none, the connection just ended).
+func wsReadLoop(ctx context.Context, conn *websocket.Conn, ss *session) websocket.StatusCode {
 	for {
 		typ, data, err := conn.Read(ctx)
 		if err != nil {
@@ -81,7 +92,7 @@ func wsReadLoop(ctx context.Context, conn *websocket.Conn, ss *session) {
 			case status == -1 && !errors.Is(err, context.Canceled):
 				ss.log.Debug("socket read ended", "err", err)
 			}
-			return
+			return status
 		}
 		if typ != websocket.MessageText {
 			if ss.mediaViewer() != nil {
@@ -134,6 +145,7 @@ func wsWriteLoop(ctx context.Context, conn *websocket.Conn, ss *session) {
 		case out := <-ss.send:
 			if out.close {
 				// The reader sees the close handshake end and finishes the session.
+				ss.hostClosed.Store(true)
 				conn.Close(out.closeCode, out.closeReason)
 				return
 			}

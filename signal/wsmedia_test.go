@@ -166,3 +166,31 @@ func nextText(t *testing.T, ctx context.Context, c *websocket.Conn, typ string) 
 		}
 	}
 }
+
+// A browser closes a page's socket with 1001 when the page goes away (Firefox
+// before pagehide, so no leave): the slot is free at once. Another close (the
+// page's 4003 into the back/forward cache, a dropped connection) keeps it reserved.
+func TestGoingAwayFreesTheSlotOtherClosesReserveIt(t *testing.T) {
+	h := startHost(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	rm := h.srv.Room()
+	for _, tc := range []struct {
+		code     websocket.StatusCode
+		reserved bool
+	}{{websocket.StatusGoingAway, false}, {4003, true}} {
+		c := h.dial(t, ctx)
+		send(t, ctx, c, `{"type":"join","media":"websocket"}`)
+		if w := nextText(t, ctx, c, TypeWelcome); w.Slot != 1 {
+			t.Fatalf("close %d: welcome %+v", tc.code, w)
+		}
+		c.Close(tc.code, "")
+		if !eventually(ctx, func() bool { players, _ := rm.Roster(); return len(players) == 0 || len(rm.Reserved()) == 1 }) {
+			t.Fatalf("close %d: the session did not end", tc.code)
+		}
+		if got := len(rm.Reserved()) == 1; got != tc.reserved {
+			players, _ := rm.Roster()
+			t.Fatalf("close %d: reserved %v (players %v), want %v", tc.code, got, players, tc.reserved)
+		}
+	}
+}
