@@ -2,16 +2,21 @@ package main
 
 import (
 	"bytes"
-	"couchplay/internal/testutil"
+	"context"
 	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+
+	"couchplay/internal/testutil"
 )
 
 // testData is what `make testdata` makes: Debian's cores (unpacked, no
@@ -103,6 +108,34 @@ func startHost(t *testing.T, args ...string) (*hostProc, func() string) {
 	return h, stderr.String
 }
 
+// watch joins the host whose stderr has its serving line as a viewer (media
+// over the WebSocket, read and dropped) until the test ends: a host pauses
+// its game while nobody watches.
+func watch(t *testing.T, stderr string) {
+	t.Helper()
+	m := regexp.MustCompile(`couchplay: serving http(://\S+?/)`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no serving line in %q", stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c, _, err := websocket.Dial(ctx, "ws"+m[1]+"ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"join","media":"websocket"}`)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer c.CloseNow()
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				return
+			}
+		}
+	}()
+}
+
 type hostProc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -155,7 +188,8 @@ func TestBatteryRAMSurvivesStopAndKill(t *testing.T) {
 	srm := filepath.Join(saves, "saves", "quad.srm")
 	args := []string{"--rom", filepath.Join(data, "quad.nes"), "--cores-dir", cores, "--data", saves}
 	for boot := 1; boot <= 2; boot++ {
-		h, _ := startHost(t, args...)
+		h, stderr := startHost(t, args...)
+		watch(t, stderr())                           // the game runs while someone watches
 		waitFor(t, "the game to boot", func() bool { // its periodic save shows the new count
 			d, err := os.ReadFile(srm)
 			return err == nil && len(d) > 4 && int(d[4]) == boot
@@ -170,7 +204,8 @@ func TestBatteryRAMSurvivesStopAndKill(t *testing.T) {
 		}
 	}
 	// Boot 3: wait for the periodic save, then kill -9.
-	h, _ := startHost(t, args...)
+	h, stderr := startHost(t, args...)
+	watch(t, stderr())
 	waitFor(t, "the periodic save of boot 3", func() bool {
 		d, err := os.ReadFile(srm)
 		return err == nil && len(d) > 4 && d[4] == 3
