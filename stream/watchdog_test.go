@@ -244,7 +244,10 @@ func TestWHEPGhostEnds(t *testing.T) {
 // close_notify: the phone left the Wi-Fi) ends: Disconnected, then the
 // DisconnectedTimeout.
 func TestPeerVanishedEnds(t *testing.T) {
-	h := newTestHub(t, shortTimeouts)
+	// What is timed here is the disconnect; a connect timeout of 300 ms could
+	// end the viewer before a loaded machine (go test -race ./... on 2 cores) connects it.
+	h := newTestHub(t, Settings{ConnectTimeout: 10 * time.Second, DisconnectedTimeout: shortTimeouts.DisconnectedTimeout,
+		ICESilenceTimeout: shortTimeouts.ICESilenceTimeout})
 	v := dialViewer(t, h)
 	v.waitConnected(t)
 	waitHubConnected(t, h, 1)
