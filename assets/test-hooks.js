@@ -3,6 +3,7 @@
 import { BTN, PLAYER_COLOURS, session } from './page.js';
 import { currentBits, flushInput, inputStats } from './input.js';
 import { sound } from './sound.js';
+import { socketMedia } from './wsmedia.js';
 
 export function exposeForTests() {
   window.couchplay = {
@@ -20,6 +21,8 @@ export function exposeForTests() {
     get inputStats() { return { ...inputStats }; },
     BTN,
     PLAYER_COLOURS,
+    // WebSocket media: frames drawn, bytes, keyframes asked for.
+    get socketMedia() { return { active: socketMedia.active, frames: socketMedia.frames, bytes: socketMedia.bytes, keyRequests: socketMedia.keyRequests }; },
     // The sound path: which one plays, and the fast path's last WebAudio node
     // (before the speakers), for tests and the bench to tap what is heard.
     audio: {
