@@ -4,7 +4,7 @@
 // the RTP track's sound instead, and says so.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHost, launchBrowser, openPage, openPageWith, waitState, waitColour, poll, closeAll } from './helpers.mjs';
+import { startHost, launchBrowser, openPage, openPageWith, waitState, waitColour, poll, closeAll, meterWorklet } from './helpers.mjs';
 
 const LOUD = 0.02; // RMS of the test card's tone is ~0.2; silence is ~0
 const QUIET = 0.002;
@@ -21,20 +21,7 @@ after(() => closeAll(browser, host));
 // (in the page's own AudioContext), or the RTP track's MediaStream. window.__rms
 // is the loudest 128-sample quantum of the last ~50 ms.
 async function installMeter(page, source) {
-  await page.evaluate(async (src) => {
-    const worklet = `
-      class Meter extends AudioWorkletProcessor {
-        constructor() { super(); this.peak = 0; this.n = 0; }
-        process(inputs) {
-          const ch = inputs[0] && inputs[0][0];
-          let s = 0;
-          if (ch) for (let i = 0; i < ch.length; i++) s += ch[i] * ch[i];
-          this.peak = Math.max(this.peak, ch ? Math.sqrt(s / ch.length) : 0);
-          if (++this.n === 18) { this.port.postMessage(this.peak); this.peak = 0; this.n = 0; }
-          return true;
-        }
-      }
-      registerProcessor('meter', Meter);`;
+  await page.evaluate(async ({ src, worklet }) => {
     let ctx, node;
     if (src === 'fast') {
       ctx = window.couchplay.audio.context;
@@ -54,7 +41,7 @@ async function installMeter(page, source) {
     node.connect(sink).connect(ctx.destination);
     window.__rms = -1;
     node.port.onmessage = ({ data }) => { window.__rms = data; };
-  }, source);
+  }, { src: source, worklet: meterWorklet });
 }
 
 const rms = (page) => page.evaluate(() => window.__rms);

@@ -550,3 +550,20 @@ export async function startNoiseHost() {
 export function openRelayedPage(browser, host, relay, query = '') {
   return openURL(browser, host.url + query, { init: relayInit(relay.port) });
 }
+
+// A level meter for what a page plays (an AudioWorklet processor named
+// 'meter', its source text): it posts the loudest 128-sample quantum's RMS of
+// every ~50 ms. Tests add it to the page's own AudioContext.
+export const meterWorklet = `
+  class Meter extends AudioWorkletProcessor {
+    constructor() { super(); this.peak = 0; this.n = 0; }
+    process(inputs) {
+      const ch = inputs[0] && inputs[0][0];
+      let s = 0;
+      if (ch) for (let i = 0; i < ch.length; i++) s += ch[i] * ch[i];
+      this.peak = Math.max(this.peak, ch ? Math.sqrt(s / ch.length) : 0);
+      if (++this.n === 18) { this.port.postMessage(this.peak); this.peak = 0; this.n = 0; }
+      return true;
+    }
+  }
+  registerProcessor('meter', Meter);`;

@@ -13,7 +13,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import { startHost, health, poll, WAIT_MS } from './helpers.mjs';
+import { startHost, health, poll, WAIT_MS, meterWorklet } from './helpers.mjs';
 import { startDisplay, startDriver, miniBrowserPath, webDriverPath, xvfbPath } from './webdriver.mjs';
 
 const PRESSES = 10; // key → white presses measured
@@ -229,23 +229,10 @@ test('WebKitGTK: holding A (KeyX) turns the canvas white, releasing it black; ke
 });
 
 // A meter on what the page plays (its worklet's output node, in its own
-// AudioContext), as audio.test.mjs does: window.__rms is the loudest
+// AudioContext), as audio.test.mjs does (helpers' meterWorklet): window.__rms is the loudest
 // 128-sample quantum of the last ~50 ms.
 async function installMeter() {
-  return session.execute(async () => {
-    const worklet = `
-      class Meter extends AudioWorkletProcessor {
-        constructor() { super(); this.peak = 0; this.n = 0; }
-        process(inputs) {
-          const ch = inputs[0] && inputs[0][0];
-          let s = 0;
-          if (ch) for (let i = 0; i < ch.length; i++) s += ch[i] * ch[i];
-          this.peak = Math.max(this.peak, ch ? Math.sqrt(s / ch.length) : 0);
-          if (++this.n === 18) { this.port.postMessage(this.peak); this.peak = 0; this.n = 0; }
-          return true;
-        }
-      }
-      registerProcessor('meter', Meter);`;
+  return session.execute(async (worklet) => {
     const ctx = window.couchplay.audio.context;
     await ctx.audioWorklet.addModule(URL.createObjectURL(new Blob([worklet], { type: 'text/javascript' })));
     const node = new AudioWorkletNode(ctx, 'meter');
@@ -257,7 +244,7 @@ async function installMeter() {
     window.__rms = -1;
     node.port.onmessage = ({ data }) => { window.__rms = data; };
     return ctx.state;
-  });
+  }, meterWorklet);
 }
 
 test('WebKitGTK: the tone of A decodes (AudioDecoder) and plays through the worklet; silence otherwise', async () => {

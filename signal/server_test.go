@@ -152,13 +152,17 @@ func send(t *testing.T, ctx context.Context, c *websocket.Conn, msg string) {
 	}
 }
 
-// next reads messages until one of type typ arrives.
+// next reads messages until one of type typ arrives; binary ones (WebSocket
+// media) are skipped.
 func next(t *testing.T, ctx context.Context, c *websocket.Conn, typ string) Message {
 	t.Helper()
 	for {
-		_, data, err := c.Read(ctx)
+		mt, data, err := c.Read(ctx)
 		if err != nil {
 			t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		if mt != websocket.MessageText {
+			continue
 		}
 		var m Message
 		if err := json.Unmarshal(data, &m); err != nil {

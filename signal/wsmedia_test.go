@@ -91,7 +91,7 @@ func TestWebSocketMediaCarriesVideoSoundAndInput(t *testing.T) {
 	if err := c.Write(ctx, websocket.MessageBinary, []byte{0x7f, 1}); err != nil {
 		t.Fatal(err)
 	}
-	if e := nextText(t, ctx, c, TypeError); e.Code != CodeBadInput {
+	if e := next(t, ctx, c, TypeError); e.Code != CodeBadInput {
 		t.Fatalf("bad input answered %+v", e)
 	}
 	// The decoder asks for a keyframe: one comes.
@@ -152,21 +152,6 @@ func TestJoinWithUnknownMediaIsABadMessage(t *testing.T) {
 	}
 }
 
-// nextText is next for a socket that carries media too: binary messages are skipped.
-func nextText(t *testing.T, ctx context.Context, c *websocket.Conn, typ string) Message {
-	t.Helper()
-	for {
-		mt, data, err := c.Read(ctx)
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", typ, err)
-		}
-		var m Message
-		if mt == websocket.MessageText && json.Unmarshal(data, &m) == nil && m.Type == typ {
-			return m
-		}
-	}
-}
-
 // A browser closes a page's socket with 1001 when the page goes away (Firefox
 // before pagehide, so no leave): the slot is free at once. Another close (the
 // page's 4003 into the back/forward cache, a dropped connection) keeps it reserved.
@@ -181,7 +166,7 @@ func TestGoingAwayFreesTheSlotOtherClosesReserveIt(t *testing.T) {
 	}{{websocket.StatusGoingAway, false}, {4003, true}} {
 		c := h.dial(t, ctx)
 		send(t, ctx, c, `{"type":"join","media":"websocket"}`)
-		if w := nextText(t, ctx, c, TypeWelcome); w.Slot != 1 {
+		if w := next(t, ctx, c, TypeWelcome); w.Slot != 1 {
 			t.Fatalf("close %d: welcome %+v", tc.code, w)
 		}
 		c.Close(tc.code, "")
