@@ -86,6 +86,9 @@ export function startSocketMedia(transport, reason) {
     setState('playing');
     setStatus('');
   }
+  // A decoder made now is ready by the time the keyframe comes (making one
+  // costs the first frame tens of ms otherwise).
+  if (!padMode()) newDecoder();
   for (const data of waiting) onSocketMedia(data);
 }
 
@@ -152,6 +155,7 @@ function onVideo(b) {
   if (socketMedia.lastTs >= 0) socketMedia.us += Math.round((((ts - socketMedia.lastTs) >>> 0) * 1000) / 90);
   socketMedia.lastTs = ts;
   socketMedia.bytes += b.length;
+  if (key && !socketMedia.shown) mark('socket-keyframe');
   const d = socketMedia.decoder ?? newDecoder();
   if (!d) return;
   if (!key && (socketMedia.waitKey || d.decodeQueueSize > VIDEO_DECODE_QUEUE)) {
