@@ -7,10 +7,10 @@ VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS   := -buildvcs=false
 LDFLAGS   := -X main.version=$(VERSION)
 
-# Debian packages: cgo codecs, the libretro header (retroarch-dev: the header
+# Debian packages: cgo codecs and libyuv (RGBA → I420), the libretro header (retroarch-dev: the header
 # only, not RetroArch), speexdsp (resampling) and Fyne's X11/GL headers to build; browser,
 # X server and image tools to test.
-BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
+BUILD_DEBS := gcc pkg-config libvpx-dev libopus-dev libyuv-dev libspeexdsp-dev retroarch-dev libretro-core-info libgl1-mesa-dev xorg-dev
 TEST_DEBS  := cc65 curl dbus-daemon iproute2 chromium firefox-esr webkit2gtk-driver xvfb x11-utils xdotool imagemagick zbar-tools nginx apache2 nodejs npm
 
 .PHONY: all run build relay deps test-deps testdata test vet unit e2e gui-smoke tray-smoke package-smoke bench guess fuzz soak package install clean

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -45,6 +46,7 @@ func run(args []string) int {
 	// still shuts down cleanly.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer profileCPU(os.Getenv("COUCHPLAY_CPUPROFILE"))()
 
 	level := slog.LevelInfo
 	if c.verbose {
@@ -128,4 +130,24 @@ func nextPorts(c config) int {
 		return 0
 	}
 	return 10
+}
+
+// profileCPU writes a CPU profile of the whole run to file (for make bench's
+// profile: COUCHPLAY_CPUPROFILE=cpu.out, then go tool pprof); "" profiles nothing.
+func profileCPU(file string) (stop func()) {
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "couchplay: no CPU profile: %v\n", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
