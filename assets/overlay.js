@@ -61,7 +61,7 @@ async function updateStats() {
   }
   const b = sound.buffer;
   const frames = (n) => (n === undefined ? '–' : `${(n / AUDIO_RATE * 1000).toFixed(0)} ms`);
-  lines.push(`media      ${body.dataset.media === 'websocket' ? `WebSocket (no WebRTC: ${socketMedia.reason}), ${socketMedia.keyRequests} keyframes asked` : 'WebRTC'}`);
+  lines.push(`media      ${body.dataset.media === 'websocket' ? `WebSocket (${socketMedia.reason}), ${socketMedia.keyRequests} keyframes asked` : 'WebRTC'}`);
   lines.push(`fps        ${fps}`);
   lines.push(`video      ${video.kbps} kbps, loss ${video.loss}, jitter ${videoJitter}, freezes ${freezes}`);
   lines.push(`resolution ${res}`);

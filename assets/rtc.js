@@ -16,9 +16,6 @@ const MAX_REJOINS = 3;
 const STREAM_STABLE_MS = 10_000;
 const ICE_DISCONNECTED_MS = 10_000;
 
-// restartStream rejoins with the session token after the stream failed: the
-// host gives the same slot back with a new offer. The signalling connection is
-// dropped without a leave, so the host holds the slot meanwhile.
 // iceFailed: WebRTC could not reach the host from here (UDP blocked, a network
 // that passes only HTTP). Where the page can decode the game itself, it
 // rejoins at once for the media over its WebSocket instead of trying WebRTC
@@ -38,6 +35,9 @@ function iceFailed(reason) {
   reconnect('WebRTC could not connect — switching to the WebSocket…');
 }
 
+// restartStream rejoins with the session token after the stream failed: the
+// host gives the same slot back with a new offer. The signalling connection is
+// dropped without a leave, so the host holds the slot meanwhile.
 export function restartStream(reason) {
   if (session.leaving || session.failed) return;
   if (session.lostAt) return; // already reconnecting, which brings a fresh stream

@@ -74,7 +74,7 @@ test('no WebRTC: the page plays over WebSocket media, picture, sound and input, 
     assert.equal(`${s.w}x${s.h}`, '256x240', 'the canvas has the game\'s size');
     assert.deepEqual((await health(host)).members, [{ slot: 1, media: 'websocket' }]);
     await page.keyboard.press('F3');
-    await poll(async () => /media\s+WebSocket \(no WebRTC: this browser has no WebRTC\)/.test(await page.locator('#stats').textContent()),
+    await poll(async () => /media\s+WebSocket \(this browser has no WebRTC\)/.test(await page.locator('#stats').textContent()),
       'F3 to name the transport and why');
     await page.context().close();
   } finally {
