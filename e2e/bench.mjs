@@ -11,12 +11,13 @@
 // direction; the page is forced onto it), and a held tone counts sound gaps.
 //
 //   node e2e/bench.mjs [--loads 10] [--presses 30] [--sessions 20] [--cpu-seconds 10]
-//                      [--lr-presses 20] [--lr-runs 2] [--hold-seconds 30] [--only all|livingroom|wsmedia]
+//                      [--lr-presses 20] [--lr-runs 2] [--hold-seconds 30] [--only all|livingroom|wsmedia|firefox]
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { startHost, launchBrowser, openPage, waitState, health, poll, repoRoot, startRelay, openRelayedPage, startNoiseHost } from './helpers.mjs';
+import { launchFirefox, openFirefoxPage, ffWaitState, keyToWhite, closeContexts } from './firefox-helpers.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -458,6 +459,23 @@ try {
     rows.push(['WebSocket media: host CPU, 1 viewer, testcard', `${wcpu.idle.toFixed(1)} % of a core`, '<= WebRTC viewer']);
     const rcpu = await hostCPU(browser, host, 1);
     rows.push(['  WebRTC in the same run: host CPU, 1 viewer, testcard', `${rcpu.idle.toFixed(1)} % of a core`, '']);
+  }
+  if (opt.only === 'all' || opt.only === 'firefox') {
+    // Debian's firefox-esr over WebDriver BiDi (the e2e suite's harness), on its own WebRTC stack.
+    log(`Firefox: key -> white, ${PRESSES} presses`);
+    const ff = await launchFirefox();
+    try {
+      const page = await openFirefoxPage(ff, host.url);
+      await ffWaitState(page, 'playing');
+      const seen = await keyToWhite(page, PRESSES);
+      raw.firefoxKey = seen;
+      rows.push([`Firefox ${await ff.version()}: key -> white frame presented, median / p95 (n=${seen.length})`,
+        `${ms(median(seen))} / ${ms(quantile(seen, 0.95))}`, '']);
+    } finally {
+      await closeContexts();
+      await ff.close().catch(() => {});
+    }
+    await poll(async () => (await health(host)).players === 0, 'the Firefox page to leave');
   }
   if (opt.only === 'all') {
     log(`navigation -> first frame, ${LOADS} loads`);
