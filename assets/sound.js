@@ -102,20 +102,10 @@ export async function openFastChannel(ch) {
   ch.binaryType = 'arraybuffer';
   closeFastChannel();
   sound.channel = ch;
-  try {
-    await audioOutput();
-    if (!(await AudioDecoder.isConfigSupported(OPUS_CONFIG)).supported) throw new Error('this browser cannot decode Opus');
-  } catch (err) {
-    fallBackToRTP(`the fast audio path cannot start: ${err.message}`);
-    return;
-  }
-  if (sound.channel !== ch) return; // a newer stream took over meanwhile
-  const decoder = new AudioDecoder({
-    output: (data) => playDecoded(data),
-    error: (err) => { if (sound.decoder === decoder) fallBackToRTP(`the Opus decoder failed: ${err.message}`); },
-  });
-  decoder.configure(OPUS_CONFIG);
-  sound.decoder = decoder;
+  const started = await startDecoding(ch,
+    (err) => fallBackToRTP(`the fast audio path cannot start: ${err.message}`),
+    (err) => fallBackToRTP(`the Opus decoder failed: ${err.message}`));
+  if (!started) return;
   ch.onmessage = (ev) => { if (sound.channel === ch) onAudioMessage(ev.data); };
   ch.onclose = () => { if (sound.channel === ch) sound.channel = null; };
 }
@@ -130,29 +120,38 @@ export async function startSocketSound() {
   sound.fallback = '';
   sound.stalled = false;
   body.dataset.audio = sound.path;
+  const silent = (why) => {
+    sound.decoder = null;
+    sound.fallback = `no sound: ${why}`;
+    console.warn(`couchplay: WebSocket media plays without sound: ${why}`);
+  };
+  if (typeof AudioDecoder !== 'function' || typeof AudioWorkletNode !== 'function') {
+    silent('this browser has no AudioDecoder or AudioWorklet');
+    return;
+  }
+  await startDecoding(stream, (err) => silent(err.message), (err) => silent(`the Opus decoder failed: ${err.message}`));
+}
+
+// startDecoding readies the worklet and an Opus decoder for the stream that
+// owner stands for in sound.channel (the audio channel, or the socket's
+// sound); cannotStart(err) hears why it could not, failed(err) why the
+// decoder failed later. It reports whether this stream's decoder runs.
+async function startDecoding(owner, cannotStart, failed) {
   try {
-    if (typeof AudioDecoder !== 'function' || typeof AudioWorkletNode !== 'function') {
-      throw new Error('this browser has no AudioDecoder or AudioWorklet');
-    }
     await audioOutput();
     if (!(await AudioDecoder.isConfigSupported(OPUS_CONFIG)).supported) throw new Error('this browser cannot decode Opus');
   } catch (err) {
-    sound.fallback = `no sound: ${err.message}`;
-    console.warn(`couchplay: WebSocket media plays without sound: ${err.message}`);
-    return;
+    cannotStart(err);
+    return false;
   }
-  if (sound.channel !== stream) return; // a newer stream took over meanwhile
+  if (sound.channel !== owner) return false; // a newer stream took over meanwhile
   const decoder = new AudioDecoder({
     output: (data) => playDecoded(data),
-    error: (err) => {
-      if (sound.decoder !== decoder) return;
-      sound.decoder = null;
-      sound.fallback = `no sound: the Opus decoder failed: ${err.message}`;
-      console.warn(`couchplay: ${sound.fallback}`);
-    },
+    error: (err) => { if (sound.decoder === decoder) failed(err); },
   });
   decoder.configure(OPUS_CONFIG);
   sound.decoder = decoder;
+  return true;
 }
 
 // socketAudio plays one audio message that came on the WebSocket.
